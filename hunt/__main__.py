@@ -1,0 +1,3 @@
+from hunt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Duplicate deliveries: which event ids a product has applied, kept on disk.
+
+An id is remembered under a key ``<product>\\0<topic code><bucket><event_id>``
+where ``bucket = ts // bucket_ms`` and ``bucket_ms`` is the dedup horizon, so
+an earlier delivery within the horizon of ``ts`` can only sit in the buckets
+``b-1, b, b+1``: three point reads at most, and only of buckets the product's
+state lists as live. A whole bucket is forgotten (deleted by prefix) once the
+product's newest event time is past its last possible ``ts`` by horizon + grace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hunt.domain.product import ProductState
+
+__all__ = ["DedupIndex", "DedupPolicy", "KeyValueStore", "dedup_key_prefix"]
+
+_MIN_BUCKET_MS = 60_000  # a horizon of 0 (dedup off) still needs a positive bucket width.
+
+
+class KeyValueStore(Protocol):
+    """The few store operations dedup needs; the streaming layer backs them by RocksDB."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
+    def keys_with_prefix(self, prefix: bytes) -> Iterable[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DedupPolicy:
+    """SPEC: horizon 10 minutes, forgotten after horizon + grace (60 minutes)."""
+
+    horizon_ms: int = 600_000
+    grace_ms: int = 3_600_000
+
+    @property
+    def bucket_ms(self) -> int:
+        return max(self.horizon_ms, _MIN_BUCKET_MS)
+
+
+def dedup_key_prefix(product_id: str) -> bytes:
+    return b"d\x00" + product_id.encode() + b"\x00"
+
+
+def _bucket_prefix(product_id: str, topic_code: str, bucket: int) -> bytes:
+    return dedup_key_prefix(product_id) + topic_code.encode() + bucket.to_bytes(8, "big") + b"\x00"
+
+
+class DedupIndex:
+    """Remembers applied event ids per product and topic; answers "is this a repeat?"."""
+
+    __slots__ = ("policy", "store")
+
+    def __init__(self, store: KeyValueStore, policy: DedupPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def is_duplicate(self, state: ProductState, topic_code: str, event_id: str, ts: int) -> bool:
+        live = state.dedup_buckets.get(topic_code)
+        if not live:
+            return False
+        b = ts // self.policy.bucket_ms
+        for bucket in (b - 1, b, b + 1):
+            if bucket in live:
+                raw = self.store.get(
+                    _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
+                )
+                if raw is not None and abs(int(raw) - ts) <= self.policy.horizon_ms:
+                    return True
+        return False
+
+    def remember(self, state: ProductState, topic_code: str, event_id: str, ts: int) -> None:
+        bucket = ts // self.policy.bucket_ms
+        live = state.dedup_buckets.setdefault(topic_code, [])
+        if bucket not in live:
+            live.append(bucket)
+            live.sort()
+        key = _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
+        self.store.put(key, str(ts).encode())
+
+    def forget_expired(self, state: ProductState) -> int:
+        """Delete buckets whose every id is past the horizon + grace; return ids deleted."""
+        newest = state.last_event_ts
+        if newest is None:
+            return 0
+        width = self.policy.bucket_ms
+        keep_after = newest - self.policy.horizon_ms - self.policy.grace_ms
+        deleted = 0
+        for code, live in state.dedup_buckets.items():
+            # Bucket b holds ts < (b + 1) * width; forgettable when that is <= keep_after.
+            expired = [b for b in live if (b + 1) * width <= keep_after]
+            for bucket in expired:
+                keys = list(self.store.keys_with_prefix(_bucket_prefix(state.product_id, code, bucket)))
+                for key in keys:
+                    self.store.delete(key)
+                deleted += len(keys)
+                live.remove(bucket)
+        return deleted

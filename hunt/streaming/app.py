@@ -1,0 +1,136 @@
+"""The Faust app: settings, topics, the state table and the one batch agent.
+
+Everything here is wiring; the rules live in :mod:`hunt.domain` and the batch
+path in :mod:`hunt.streaming.engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from hunt.config import Settings
+from hunt.streaming.engine import Engine, EngineTopics
+from hunt.streaming.memory import MemoryPlan
+from hunt.streaming.metrics import Metrics
+
+__all__ = ["Hunt", "build"]
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = "state"
+
+
+@dataclass
+class Hunt:
+    """The pieces a worker, the web views and tests need to reach."""
+
+    app: faust.App
+    engine: Engine
+    settings: Settings
+    metrics: Metrics
+    topics: EngineTopics
+    memory: MemoryPlan
+
+
+def _credentials(settings: Settings) -> Any:
+    proto = settings.security_protocol
+    if proto == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    if proto == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        mechanism=settings.sasl_mechanism,
+        ssl_context=context if proto == "SASL_SSL" else None,
+    )
+
+
+def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
+    """Create the Faust app with hunt's table, agent and snapshot timer."""
+    plan = MemoryPlan.from_settings(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        broker_credentials=_credentials(settings),
+        store="rocksdb://",
+        datadir=str(settings.data_dir / "faust"),
+        autodiscover=False,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        canonical_url=settings.web_url,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,  # a changelog record acked by one replica only can vanish.
+        producer_linger=0.005,  # 5 ms of batching costs little latency, saves many requests.
+        producer_max_batch_size=plan.producer_batch_bytes,
+        consumer_max_fetch_size=plan.fetch_bytes_per_partition,
+        stream_buffer_maxsize=plan.stream_buffer_events,
+        broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
+        table_standby_replicas=1,
+        # Faust's built-in views expose internals and raw table data: off unless asked.
+        web_router_enabled=settings.debug_views,
+        web_tables_enabled=settings.debug_views,
+        web_graph_enabled=settings.debug_views,
+        web_stats_enabled=settings.debug_views,
+    )
+    topics = EngineTopics(
+        behavior=settings.topics.behavior,
+        inventory=settings.topics.inventory,
+        reroute=f"{settings.app_id}-reroute",
+        alerts=settings.topics.alerts,
+        product_state=settings.topics.product_state,
+        dlq=settings.topics.dlq,
+        changelog=f"{settings.app_id}-{TABLE_NAME}-changelog",
+    )
+    table = app.Table(
+        TABLE_NAME,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options=plan.rocksdb_options(),
+    )
+    metrics = metrics or Metrics()
+    engine = Engine(app, table, settings, topics, metrics)
+    source = app.topic(
+        topics.behavior,
+        topics.inventory,
+        topics.reroute,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    @app.agent(source, name="hunt.process")
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        engine.stream = stream
+        async for events in stream.noack_take(settings.batch_max, settings.batch_within_s):
+            try:
+                await engine.process(events)
+            except Exception as exc:
+                # Faust would ack the batch and go on, losing it; stop instead, so the
+                # un-acked events are processed again after the restart.
+                log.exception("engine failed on a batch; stopping the worker")
+                await app.crash(exc)
+                raise
+
+    @app.timer(settings.snapshot_interval_s, name="hunt.snapshots")
+    async def snapshots() -> None:
+        await engine.flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        engine.forget_partitions({tp.partition for tp in revoked if tp.topic in source.topics})
+
+    return Hunt(app, engine, settings, metrics, topics, plan)

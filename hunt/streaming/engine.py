@@ -1,0 +1,247 @@
+"""The batch engine: input records in, product state, alerts, DLQ and snapshots out.
+
+The Faust agent hands over micro-batches of un-acknowledged events. Per source
+partition, in offset order, each record is decoded once, dead-lettered if bad,
+forwarded if it sits off its product's home partition, or applied to the
+product's state (:mod:`hunt.domain.processing` guards replays and duplicates).
+Each touched product is written once per batch, with its dedup ids before it
+on the same changelog partition. Events are acknowledged only after the
+snapshots that reflect them were handed to the producer, so a commit (which
+Faust precedes by a producer flush) never covers an event whose effects could
+still be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+from faust.types import EventT, Message
+
+from hunt.config import Settings
+from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.errors import Rejected
+from hunt.domain.events import Event, parse_behavior, parse_inventory
+from hunt.domain.processing import Outcome, apply_event
+from hunt.domain.product import Alert, ProductState, Rules
+from hunt.streaming.metrics import Metrics
+from hunt.streaming.routing import home_partition
+from hunt.streaming.store import PartitionStore
+
+__all__ = ["Engine", "EngineTopics", "state_key"]
+
+log = logging.getLogger(__name__)
+
+_SOURCE_HEADER = "hunt.src"  # on forwarded records: "<topic code>:<partition>:<offset>"
+_APPROX_EVENT_BYTES = 1500  # a Faust Event + Message + value held until acked, measured order.
+_UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
+
+
+def state_key(product_id: str) -> bytes:
+    return b"s\x00" + product_id.encode()
+
+
+@dataclass(frozen=True)
+class EngineTopics:
+    """Topic names the engine reads and writes (resolved from settings at start)."""
+
+    behavior: str
+    inventory: str
+    reroute: str
+    alerts: str
+    product_state: str
+    dlq: str
+    changelog: str
+
+
+class Engine:
+    """Applies batches and emits outputs; owns no Faust objects beyond the table."""
+
+    def __init__(
+        self, app: faust.App, table: faust.Table, settings: Settings, topics: EngineTopics,
+        metrics: Metrics,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.topics = topics
+        self.metrics = metrics
+        self.partitions = settings.partitions
+        self.rules = Rules(settings.low_stock_minutes, settings.spike_floor, settings.spike_factor)
+        self.policy = DedupPolicy(settings.dedup_horizon_ms, settings.dedup_grace_ms)
+        self.codes = {topics.behavior: "b", topics.inventory: "i"}
+        self.names = {"b": topics.behavior, "i": topics.inventory}
+        self.parsers: dict[str, Callable[[bytes | None], Event]] = {
+            "b": parse_behavior, "i": parse_inventory,
+        }
+        self.max_unacked = max(
+            settings.batch_max * 2,
+            int(settings.memory_budget_bytes * _UNACKED_SHARE / _APPROX_EVENT_BYTES),
+        )
+        self.stream: faust.StreamT[Any] | None = None
+        self._unacked: list[EventT] = []
+        self._dirty: dict[int, dict[str, float]] = {}
+        self._room = asyncio.Event()
+        self._room.set()
+        self.progress_at = time.monotonic()  # last time a batch finished; read by /readyz
+        self.recent_alerts: list[Alert] = []
+
+    # -- the batch path ----------------------------------------------------------------
+
+    async def process(self, events: Sequence[EventT]) -> None:
+        """Apply one micro-batch; its events are acked by the next snapshot flush."""
+        groups: dict[int, list[EventT]] = {}
+        for event in events:
+            groups.setdefault(event.message.partition, []).append(event)
+        for partition, group in groups.items():
+            await self._process_partition(partition, group)
+        self._unacked.extend(events)
+        self.metrics.batch_size.observe(len(events))
+        now = time.time()
+        self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
+        self.progress_at = time.monotonic()
+        fill = len(self._unacked) / self.max_unacked
+        self.metrics.buffer_fill.set(fill)
+        if fill >= 1.0:
+            # Back-pressure: stop taking input until a flush acks; Faust then pauses
+            # fetching for partitions whose stream buffer is full.
+            self._room.clear()
+            await self._room.wait()
+
+    async def _process_partition(self, partition: int, events: list[EventT]) -> None:
+        store = PartitionStore(self.table, partition)
+        dedup = DedupIndex(store, self.policy)
+        states: dict[str, ProductState] = {}
+        send = self.app.producer.send
+        m = self.metrics
+        for event in events:
+            msg = event.message
+            if msg.topic == self.topics.reroute:
+                code, source, offset = _source_of(msg)
+                ev = self.parsers[code](msg.value)  # validated before it was forwarded
+            else:
+                code = self.codes[msg.topic]
+                try:
+                    ev = self.parsers[code](msg.value)
+                except Rejected as exc:
+                    await self._dead_letter(msg, exc)
+                    continue
+                pid_bytes = ev["product_id"].encode()
+                home = home_partition(pid_bytes, self.partitions)
+                if home != partition:
+                    await send(
+                        self.topics.reroute, pid_bytes, msg.value, home, None,
+                        [(_SOURCE_HEADER, f"{code}:{partition}:{msg.offset}".encode())],
+                    )
+                    m.rerouted.inc()
+                    continue
+                source, offset = f"{code}{partition}", msg.offset
+            pid: str = ev["product_id"]
+            state = states.get(pid)
+            if state is None:
+                raw = store.get(state_key(pid))
+                state = ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
+                states[pid] = state
+            outcome, alerts = apply_event(state, code, source, offset, ev, self.rules, dedup)
+            if outcome is not Outcome.REPLAYED:
+                m.events.labels(self.names[code], outcome.value).inc()
+            for alert in alerts:
+                await self._emit_alert(alert)
+        dirty = self._dirty.setdefault(partition, {})
+        now = time.monotonic()
+        for pid, state in states.items():
+            windows = len(state.windows)
+            dedup.forget_expired(state)
+            store.put(state_key(pid), state.to_bytes())
+            m.windows_expired.inc(max(0, windows - len(state.windows)))
+            dirty.setdefault(pid, now)
+        await self._write_changelog(partition, store.drain())
+
+    async def _write_changelog(
+        self, partition: int, changes: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        send = self.app.producer.send
+        fut = None
+        for key, value in changes:
+            fut = await send(self.topics.changelog, key, value, partition, None, None)
+        if fut is not None:
+            # Record how far the changelog holds this partition's local writes, as
+            # Faust's own table does, so a clean restart restores only the tail.
+            store = self.table.data
+            tp = faust.types.TP(self.topics.changelog, partition)
+
+            def persisted(f: asyncio.Future[Any]) -> None:
+                if not f.cancelled() and f.exception() is None:
+                    store.set_persisted_offset(tp, f.result().offset)
+
+            fut.add_done_callback(persisted)
+
+    async def _dead_letter(self, msg: Message, exc: Rejected) -> None:
+        headers = [
+            ("hunt.error.code", exc.code.encode()),
+            ("hunt.error.message", exc.message.encode()),
+            ("hunt.source.topic", msg.topic.encode()),
+            ("hunt.source.partition", str(msg.partition).encode()),
+            ("hunt.source.offset", str(msg.offset).encode()),
+        ]
+        await self.app.producer.send(self.topics.dlq, msg.key, msg.value, None, None, headers)
+        self.metrics.events.labels(msg.topic, "dead_lettered").inc()
+
+    async def _emit_alert(self, alert: Alert) -> None:
+        await self.app.producer.send(
+            self.topics.alerts, alert["product_id"].encode(), orjson.dumps(alert), None, None, None
+        )
+        self.metrics.alerts.labels(alert["kind"]).inc()
+        self.recent_alerts.append(alert)
+        if len(self.recent_alerts) > 1000:  # the /alerts view shows the newest few hundred.
+            del self.recent_alerts[:500]
+
+    # -- snapshots and acks ------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Send one snapshot per changed product, then ack the events they reflect."""
+        dirty, self._dirty = self._dirty, {}
+        unacked, self._unacked = self._unacked, []
+        send = self.app.producer.send
+        oldest = min((t for d in dirty.values() for t in d.values()), default=None)
+        self.metrics.snapshot_lag.set(0 if oldest is None else time.monotonic() - oldest)
+        for partition, pids in dirty.items():
+            db = PartitionStore(self.table, partition)
+            for pid in pids:
+                raw = db.get(state_key(pid))
+                if raw is None:
+                    continue
+                snapshot = orjson.dumps(ProductState.from_bytes(raw).snapshot())
+                await send(self.topics.product_state, pid.encode(), snapshot, None, None, None)
+            self.metrics.snapshots.inc(len(pids))
+        if unacked and self.stream is not None:
+            ack = self.stream.ack
+            for event in unacked:
+                await ack(event)
+        self.metrics.buffer_fill.set(0.0)
+        self._room.set()
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop pending snapshots of revoked partitions: their new owner replays
+        the un-acked events, which marks those products for a snapshot again."""
+        for partition in partitions:
+            self._dirty.pop(partition, None)
+
+    def read_state(self, product_id: str) -> ProductState | None:
+        """This worker's copy of a product (None if absent or not stored here)."""
+        partition = home_partition(product_id.encode(), self.partitions)
+        raw = PartitionStore(self.table, partition).get(state_key(product_id))
+        return ProductState.from_bytes(raw) if raw is not None else None
+
+
+def _source_of(msg: Message) -> tuple[str, str, int]:
+    for name, value in msg.headers or ():
+        if name == _SOURCE_HEADER:
+            code, partition, offset = bytes(value).decode().split(":")
+            return code, f"{code}{partition}", int(offset)
+    raise ValueError(f"forwarded record at {msg.topic}[{msg.partition}]@{msg.offset} has no source")

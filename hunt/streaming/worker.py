@@ -1,0 +1,69 @@
+"""``hunt worker``: validate settings, create topics, run the Faust worker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from hunt.config import ConfigError, Settings
+from hunt.streaming.topics import ensure_topics
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+_CLEAN_MARK = "CLEAN_SHUTDOWN"
+
+
+def _prepare_data_dir(data_dir: Path) -> None:
+    """Wipe local tables unless the last run shut down cleanly.
+
+    A killed worker may have written RocksDB entries whose changelog records
+    never reached the broker; keeping them would let the local copy run ahead
+    of the changelog. Restoring from the changelog is always consistent.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mark = data_dir / _CLEAN_MARK
+    tables = data_dir / "faust"
+    if tables.exists() and not mark.exists():
+        log.warning("last shutdown was not clean: restoring state from the changelog")
+        shutil.rmtree(tables)
+    mark.unlink(missing_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hunt worker", description=__doc__)
+    parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"hunt worker: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(ensure_topics(settings))
+    except ConfigError as exc:
+        print(f"hunt worker: {exc}", file=sys.stderr)
+        return 2
+    _prepare_data_dir(settings.data_dir)
+
+    from faust.worker import Worker
+
+    from hunt.streaming.app import build
+    from hunt.web.views import install_views
+
+    hunt = build(settings)
+    install_views(hunt)
+    worker = Worker(hunt.app, loglevel=settings.log_level, quiet=True)
+    code = 1
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    if code == 0 and not hunt.app._crash_reason:
+        (settings.data_dir / _CLEAN_MARK).touch()
+    return code
