@@ -90,6 +90,7 @@ class Engine:
         self._room.set()
         self.progress_at = time.monotonic()  # last time a batch finished; read by /readyz
         self.recent_alerts: list[Alert] = []
+        self.stream_time = 0  # newest event time applied on this worker (ms); /top uses it.
 
     # -- the batch path ----------------------------------------------------------------
 
@@ -150,6 +151,8 @@ class Engine:
             outcome, alerts = apply_event(state, code, source, offset, ev, self.rules, dedup)
             if outcome is not Outcome.REPLAYED:
                 m.events.labels(self.names[code], outcome.value).inc()
+                if ev["ts"] > self.stream_time:
+                    self.stream_time = ev["ts"]
             for alert in alerts:
                 await self._emit_alert(alert)
         dirty = self._dirty.setdefault(partition, {})

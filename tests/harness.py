@@ -1,0 +1,224 @@
+"""Test harness: hunt workers as real subprocesses, and readers of the output topics.
+
+Every test gets its own topic names and app id (so consumer groups and
+changelogs never clash) and every process started here is stopped by its
+owner's ``with`` block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """One isolated hunt deployment on the shared broker: its topics and settings."""
+
+    bootstrap: str
+    data_root: Path
+    partitions: int = 8
+    extra_env: dict[str, str] = field(default_factory=dict)
+    name: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:10])
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {
+            "behavior": f"{self.name}.behavior",
+            "inventory": f"{self.name}.inventory",
+            "alerts": f"{self.name}.alerts",
+            "product_state": f"{self.name}.product-state",
+            "dlq": f"{self.name}.dlq",
+        }
+
+    def env(self, index: int, web_port: int) -> dict[str, str]:
+        t = self.topics
+        env = {
+            **os.environ,
+            "HUNT_BROKER": self.bootstrap,
+            "HUNT_APP_ID": self.name,
+            "HUNT_DATA_DIR": str(self.data_root / f"worker-{index}"),
+            "HUNT_WEB_PORT": str(web_port),
+            "HUNT_WEB_HOST": "127.0.0.1",
+            "HUNT_PARTITIONS": str(self.partitions),
+            "HUNT_TOPIC_BEHAVIOR": t["behavior"],
+            "HUNT_TOPIC_INVENTORY": t["inventory"],
+            "HUNT_TOPIC_ALERTS": t["alerts"],
+            "HUNT_TOPIC_PRODUCT_STATE": t["product_state"],
+            "HUNT_TOPIC_DLQ": t["dlq"],
+            "HUNT_LOG_LEVEL": "warning",
+        }
+        env.update(self.extra_env)
+        return env
+
+
+class Worker:
+    """A ``hunt worker`` subprocess."""
+
+    def __init__(self, deployment: Deployment, index: int = 0) -> None:
+        self.deployment = deployment
+        self.index = index
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = deployment.data_root / f"worker-{index}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.deployment.data_root / f"worker-{self.index}"
+
+    def start(self) -> Worker:
+        self.deployment.data_root.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hunt", "worker"],
+            env=self.deployment.env(self.index, self.port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        log.close()
+        return self
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+                return int(r.status), r.read()
+        except urllib.error.HTTPError as e:
+            return int(e.code), e.read()
+
+    def ready(self) -> bool:
+        try:
+            return self.get("/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        wait_for(self.ready, timeout, f"worker {self.index} ready", self._alive)
+
+    def _alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(
+                f"worker {self.index} exited with {self.proc.returncode}:\n" + self.tail()
+            )
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no clean-shutdown mark."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        return int(self.proc.returncode)
+
+
+@contextmanager
+def workers(deployment: Deployment, count: int = 1) -> Iterator[list[Worker]]:
+    """Start ``count`` workers, wait until each is ready, stop them all afterwards."""
+    started = [Worker(deployment, i).start() for i in range(count)]
+    try:
+        for w in started:
+            w.wait_ready()
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    check: Callable[[], None] | None = None,
+    poll: float = 0.2,
+) -> Any:
+    """Poll ``condition`` until truthy; ``check`` may raise to fail early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if check is not None:
+            check()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)
+
+
+async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[Any]:
+    """Every record of ``topic`` up to its current end (all partitions)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Any] = []
+        while any(await _behind(consumer, tp, ends[tp]) for tp in tps):
+            batch = await consumer.getmany(*tps, timeout_ms=int(idle_s * 1000))
+            for msgs in batch.values():
+                records.extend(msgs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+    return bool(await consumer.position(tp) < end)
+
+
+def latest_states(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
+    """The last ``hunt.product-state`` record per product, decoded."""
+    latest: dict[str, dict[str, Any]] = {}
+    for rec in asyncio.run(read_topic(bootstrap, topic)):
+        latest[rec.key.decode()] = orjson.loads(rec.value)
+    return latest

@@ -1,0 +1,388 @@
+"""An independent reference model of SPEC sections 1-3, for checking the engine.
+
+It is written from the contract alone and imports nothing from ``hunt`` on
+purpose: when the engine and this model disagree, one of two separate readings
+of the spec is wrong, which a shared helper would hide.
+
+Feed it the input records of one serial order the engine could have seen
+(per product, each topic in its partition order) and read back per-product
+``hunt.product-state`` dicts, the alerts, and the applied / duplicate /
+rejected counts.  Everything is exact: integers stay integers, money is
+``Decimal`` until it is rounded once on output, the spike rule compares
+fractions, and applied ids are never forgotten (the spec allows forgetting
+them only after horizon + grace, which a trace with lateness below the grace
+never observes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any, Literal, TypeGuard
+
+__all__ = ["Event", "Oracle", "OracleResult", "Rejected", "parse", "run"]
+
+TopicKind = Literal["behavior", "inventory"]
+Outcome = Literal["applied", "duplicate", "rejected"]
+
+WINDOW_MS = 60_000  # SPEC 2: tumbling one-minute windows aligned to the epoch
+KEEP_MS = 3_600_000  # SPEC 2: windows kept for the 60 minutes before the newest one
+DEMAND_WINDOWS = 15  # SPEC 2: demand_per_min averages the 15 newest windows
+HORIZON_MS = 600_000  # SPEC 2: default dedup horizon (10 minutes)
+LOW_STOCK_MINUTES = 60  # SPEC 3: default low_stock threshold
+SPIKE_FLOOR = 20  # SPEC 3: a spike needs at least this many cart_adds + units
+SPIKE_FACTOR = 3  # SPEC 3: ... and this multiple of the previous 15 windows' mean
+ID_MAX_CHARS = 128  # SPEC 1: event_id and product_id are 1..128 characters
+
+_BEHAVIOUR_COUNTER = {
+    "view": "views",
+    "cart_add": "cart_adds",
+    "cart_remove": "cart_removes",
+    "purchase": "purchases",
+}
+_INVENTORY_KINDS = ("restock", "sale", "adjust", "count")
+_CENT = Decimal("0.01")
+
+
+class Rejected(ValueError):
+    """The record breaks SPEC section 1; it belongs in ``hunt.dlq``."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One valid input event, reduced to what the rules use."""
+
+    topic: TopicKind
+    event_id: str
+    ts: int
+    product_id: str
+    kind: str
+    qty: int
+    price: Decimal | None = None
+    warehouse: str | None = None
+
+
+def _no_constant(name: str) -> Any:
+    raise Rejected(f"not JSON: {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise Rejected(f"number out of range: {text}")
+    return value
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return type(value) is int  # bool is a subclass of int but not an integer here
+
+
+def _id(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not 1 <= len(value) <= ID_MAX_CHARS:
+        raise Rejected(f"{name} must be a string of 1..{ID_MAX_CHARS} characters")
+    return value
+
+
+def parse(topic: TopicKind, value: bytes) -> Event:
+    """Validate one record per SPEC section 1, or raise :class:`Rejected`."""
+    try:
+        text = value.decode("utf-8")
+        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise Rejected("not a JSON object")
+    obj = {k: v for k, v in obj.items() if v is not None}  # null counts as absent
+    event_id = _id(obj, "event_id")
+    product_id = _id(obj, "product_id")
+    ts = obj.get("ts")
+    if not _is_int(ts) or ts < 0:
+        raise Rejected("ts must be an integer >= 0")
+    kind = obj.get("kind")
+    if topic == "behavior":
+        return _behaviour(obj, event_id, ts, product_id, kind)
+    return _inventory(obj, event_id, ts, product_id, kind)
+
+
+def _behaviour(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: object) -> Event:
+    if kind not in _BEHAVIOUR_COUNTER:
+        raise Rejected(f"unknown behaviour kind {kind!r}")
+    for name in ("user_id", "session_id"):
+        if name in obj and not isinstance(obj[name], str):
+            raise Rejected(f"{name} must be a string")
+    qty = obj.get("qty", 1)
+    if not _is_int(qty) or qty < 1:
+        raise Rejected("qty must be an integer >= 1")
+    price: Decimal | None = None
+    if "price" in obj:
+        raw = obj["price"]
+        if type(raw) not in (int, float) or raw < 0:
+            raise Rejected("price must be a number >= 0")
+        price = Decimal(repr(raw))
+    elif kind == "purchase":
+        raise Rejected("purchase without price")
+    return Event("behavior", event_id, ts, pid, str(kind), qty, price=price)
+
+
+def _inventory(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: object) -> Event:
+    if kind not in _INVENTORY_KINDS:
+        raise Rejected(f"unknown inventory kind {kind!r}")
+    warehouse = obj.get("warehouse")
+    if not isinstance(warehouse, str) or not warehouse:
+        raise Rejected("warehouse must be a non-empty string")
+    qty = obj.get("qty")
+    if not _is_int(qty):
+        raise Rejected("qty must be an integer")
+    ok = {"restock": qty >= 1, "sale": qty >= 1, "adjust": qty != 0, "count": qty >= 0}
+    if not ok[str(kind)]:
+        raise Rejected(f"qty {qty} not allowed for {kind}")
+    return Event("inventory", event_id, ts, pid, str(kind), qty, warehouse=warehouse)
+
+
+def _cents(amount: Decimal) -> float:
+    return float(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+@dataclass
+class _Counters:
+    views: int = 0
+    cart_adds: int = 0
+    cart_removes: int = 0
+    purchases: int = 0
+    units: int = 0
+    revenue: Decimal = field(default_factory=Decimal)
+
+    def add(self, ev: Event) -> None:
+        counter = _BEHAVIOUR_COUNTER[ev.kind]
+        setattr(self, counter, getattr(self, counter) + 1)
+        if ev.kind == "purchase":
+            assert ev.price is not None
+            self.units += ev.qty
+            self.revenue += ev.qty * ev.price
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "views": self.views,
+            "cart_adds": self.cart_adds,
+            "cart_removes": self.cart_removes,
+            "purchases": self.purchases,
+            "units": self.units,
+            "revenue": _cents(self.revenue),
+        }
+
+
+@dataclass
+class _Product:
+    product_id: str
+    on_hand: dict[str, int] = field(default_factory=dict)
+    has_inventory: bool = False
+    totals: _Counters = field(default_factory=_Counters)
+    windows: dict[int, _Counters] = field(default_factory=dict)
+    newest_window: int | None = None
+    events_applied: int = 0
+    last_event_ts: int | None = None
+    low_stock_armed: bool = True
+    spiked_windows: set[int] = field(default_factory=set)
+
+    @property
+    def available(self) -> int:
+        return sum(self.on_hand.values())
+
+    @property
+    def stock_state(self) -> str:
+        if not self.has_inventory:
+            return "unknown"
+        return "in_stock" if self.available > 0 else "out"
+
+    @property
+    def demand_per_min(self) -> float:
+        if self.newest_window is None:
+            return 0 / DEMAND_WINDOWS
+        oldest = self.newest_window - (DEMAND_WINDOWS - 1) * WINDOW_MS
+        units = sum(c.units for w, c in self.windows.items() if oldest <= w <= self.newest_window)
+        return units / DEMAND_WINDOWS
+
+    @property
+    def minutes_to_stockout(self) -> float | None:
+        available, demand = self.available, self.demand_per_min
+        return available / demand if available > 0 and demand > 0 else None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "available": self.available,
+            "on_hand": dict(self.on_hand),
+            "stock_state": self.stock_state,
+            "totals": self.totals.as_dict(),
+            "demand_per_min": self.demand_per_min,
+            "minutes_to_stockout": self.minutes_to_stockout,
+            "events_applied": self.events_applied,
+            "last_event_ts": self.last_event_ts,
+        }
+
+
+@dataclass
+class OracleResult:
+    """What the engine must end up with after the whole input."""
+
+    products: dict[str, dict[str, Any]]
+    alerts: dict[str, set[str]]  # kind -> alert ids
+    alert_records: list[dict[str, Any]]  # in firing order, as on hunt.alerts
+    windows: dict[str, list[dict[str, Any]]]  # product -> kept windows, oldest first
+    outcomes: list[Outcome]  # one per input record, in input order
+    applied: int
+    duplicate: int
+    rejected: int
+
+
+class Oracle:
+    """Applies records one at a time; :meth:`result` reads the outcome."""
+
+    def __init__(
+        self,
+        *,
+        horizon_ms: int = HORIZON_MS,
+        low_stock_minutes: float = LOW_STOCK_MINUTES,
+        spike_floor: int = SPIKE_FLOOR,
+        spike_factor: float | int = SPIKE_FACTOR,
+    ) -> None:
+        self.horizon_ms = horizon_ms
+        self.low_stock_minutes = low_stock_minutes
+        self.spike_floor = spike_floor
+        self.spike_factor = Fraction(spike_factor)
+        self.products: dict[str, _Product] = {}
+        self.applied_ts: dict[tuple[str, str, str], list[int]] = {}
+        self.alert_records: list[dict[str, Any]] = []
+        self.outcomes: list[Outcome] = []
+
+    def feed(self, topic: TopicKind, value: bytes) -> Outcome:
+        """Classify and, if valid and new, apply one record."""
+        try:
+            ev = parse(topic, value)
+        except Rejected:
+            return self._outcome("rejected")
+        key = (ev.topic, ev.product_id, ev.event_id)
+        seen = self.applied_ts.setdefault(key, [])
+        if any(abs(ev.ts - earlier) <= self.horizon_ms for earlier in seen):
+            return self._outcome("duplicate")
+        seen.append(ev.ts)
+        self._apply(ev)
+        return self._outcome("applied")
+
+    def _outcome(self, outcome: Outcome) -> Outcome:
+        self.outcomes.append(outcome)
+        return outcome
+
+    def _apply(self, ev: Event) -> None:
+        p = self.products.get(ev.product_id)
+        if p is None:
+            p = self.products[ev.product_id] = _Product(ev.product_id)
+        before = p.stock_state
+        p.events_applied += 1
+        p.last_event_ts = ev.ts if p.last_event_ts is None else max(p.last_event_ts, ev.ts)
+        window = self._apply_behaviour(p, ev) if ev.topic == "behavior" else None
+        if ev.topic == "inventory":
+            self._apply_inventory(p, ev)
+        after = p.stock_state
+        if after == "out" and before != "out":
+            self._alert(p, "stockout", ev)
+        if before == "out" and after == "in_stock":
+            self._alert(p, "back_in_stock", ev)
+        mts = p.minutes_to_stockout
+        if after == "in_stock" and mts is not None and mts < self.low_stock_minutes:
+            if p.low_stock_armed:
+                p.low_stock_armed = False
+                self._alert(p, "low_stock", ev)
+        else:
+            p.low_stock_armed = True
+        if window is not None and self._spikes(p, window):
+            p.spiked_windows.add(window)
+            self._alert(p, "demand_spike", ev, window_start=window)
+
+    @staticmethod
+    def _apply_inventory(p: _Product, ev: Event) -> None:
+        assert ev.warehouse is not None
+        p.has_inventory = True
+        current = p.on_hand.get(ev.warehouse, 0)
+        if ev.kind == "count":
+            p.on_hand[ev.warehouse] = ev.qty
+        elif ev.kind == "sale":
+            p.on_hand[ev.warehouse] = current - ev.qty
+        else:  # restock and adjust both add their (signed) qty
+            p.on_hand[ev.warehouse] = current + ev.qty
+
+    @staticmethod
+    def _apply_behaviour(p: _Product, ev: Event) -> int | None:
+        """Count the event; return its window start if that window is kept."""
+        p.totals.add(ev)
+        start = ev.ts - ev.ts % WINDOW_MS
+        if p.newest_window is None or start > p.newest_window:
+            p.newest_window = start
+            horizon = start - KEEP_MS
+            p.windows = {w: c for w, c in p.windows.items() if w >= horizon}
+        if start < p.newest_window - KEEP_MS:
+            return None  # too late for any kept window: totals only
+        p.windows.setdefault(start, _Counters()).add(ev)
+        return start
+
+    def _spikes(self, p: _Product, window: int) -> bool:
+        if window in p.spiked_windows:
+            return False
+        cur = p.windows[window]
+        demand = cur.cart_adds + cur.units
+        previous = 0
+        for i in range(1, DEMAND_WINDOWS + 1):
+            c = p.windows.get(window - i * WINDOW_MS)
+            if c is not None:
+                previous += c.cart_adds + c.units
+        mean = Fraction(previous, DEMAND_WINDOWS)
+        return demand >= max(Fraction(self.spike_floor), self.spike_factor * mean)
+
+    def _alert(self, p: _Product, kind: str, ev: Event, window_start: int | None = None) -> None:
+        self.alert_records.append(
+            {
+                "alert_id": f"{p.product_id}:{kind}:{ev.event_id}",
+                "kind": kind,
+                "product_id": p.product_id,
+                "ts": ev.ts,
+                "cause_event_id": ev.event_id,
+                "available": p.available,
+                "demand_per_min": p.demand_per_min,
+                "minutes_to_stockout": p.minutes_to_stockout,
+                "window_start": window_start,
+            }
+        )
+
+    def result(self) -> OracleResult:
+        alerts: dict[str, set[str]] = {
+            k: set() for k in ("stockout", "back_in_stock", "low_stock", "demand_spike")
+        }
+        for record in self.alert_records:
+            alerts[record["kind"]].add(record["alert_id"])
+        windows = {
+            pid: [{"window_start": w, **c.as_dict()} for w, c in sorted(p.windows.items())]
+            for pid, p in self.products.items()
+        }
+        return OracleResult(
+            products={pid: p.state() for pid, p in self.products.items()},
+            alerts=alerts,
+            alert_records=list(self.alert_records),
+            windows=windows,
+            outcomes=list(self.outcomes),
+            applied=self.outcomes.count("applied"),
+            duplicate=self.outcomes.count("duplicate"),
+            rejected=self.outcomes.count("rejected"),
+        )
+
+
+def run(records: Iterable[tuple[TopicKind, bytes]], **rules: Any) -> OracleResult:
+    """Apply ``(topic_kind, value)`` records in order; ``rules`` override the defaults."""
+    oracle = Oracle(**rules)
+    for topic, value in records:
+        oracle.feed(topic, value)
+    return oracle.result()
