@@ -8,6 +8,7 @@ owner's ``with`` block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -17,14 +18,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,11 +78,16 @@ class Deployment:
 
 
 class Worker:
-    """A ``hunt worker`` subprocess."""
+    """A ``hunt worker`` subprocess.
 
-    def __init__(self, deployment: Deployment, index: int = 0) -> None:
+    ``boot`` is optional Python run in the child before ``hunt worker`` starts,
+    for fault injection (e.g. patching the engine to hang like a stuck agent).
+    """
+
+    def __init__(self, deployment: Deployment, index: int = 0, *, boot: str | None = None) -> None:
         self.deployment = deployment
         self.index = index
+        self.boot = boot
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = deployment.data_root / f"worker-{index}.log"
@@ -97,8 +103,12 @@ class Worker:
     def start(self) -> Worker:
         self.deployment.data_root.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        argv = [sys.executable, "-m", "hunt", "worker"]
+        if self.boot is not None:
+            entry = "import sys\nfrom hunt.cli import main\nsys.exit(main(['worker']))\n"
+            argv = [sys.executable, "-c", self.boot + "\n" + entry]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hunt", "worker"],
+            argv,
             env=self.deployment.env(self.index, self.port),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -113,6 +123,14 @@ class Worker:
                 return int(r.status), r.read()
         except urllib.error.HTTPError as e:
             return int(e.code), e.read()
+
+    def get_json(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
+        """GET ``path`` and decode the JSON body (None if the body is not JSON)."""
+        status, body = self.get(path, timeout)
+        try:
+            return status, orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return status, None
 
     def ready(self) -> bool:
         try:
@@ -195,6 +213,9 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[An
     )
     await consumer.start()
     try:
+        # A fresh consumer's metadata covers no topic: ask for this one.
+        consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
@@ -203,17 +224,32 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[An
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         records: list[Any] = []
-        while any(await _behind(consumer, tp, ends[tp]) for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(*tps, timeout_ms=int(idle_s * 1000))
             for msgs in batch.values():
                 records.extend(msgs)
         return records
     finally:
-        await consumer.stop()
+        # aiokafka 0.14 may re-raise the cancellation of its own committed-offsets
+        # task while stopping a group-less consumer; nothing else cancels here.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
 
 
-async def _behind(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
-    return bool(await consumer.position(tp) < end)
+async def _produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
+    """Send ``(topic, key, value)`` records in order (default partitioner) and wait for acks."""
+    asyncio.run(_produce(bootstrap, list(records)))
 
 
 def latest_states(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:

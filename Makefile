@@ -1,0 +1,70 @@
+# hunt: developer entry points. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Kafka broker jars (see hunt/ops/kafka/pom.xml); hunt.ops.broker reads the same variable.
+KAFKA_POM := hunt/ops/kafka/pom.xml
+KAFKA_LIBS := $(or $(HUNT_KAFKA_LIBS),$(CURDIR)/.cache/kafka/libs)
+export HUNT_KAFKA_LIBS := $(KAFKA_LIBS)
+BENCH_REPORT ?= bench/report.json
+
+# Stamps make `install` a no-op until pyproject.toml or the pom changes.
+PY_STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+KAFKA_STAMP := $(KAFKA_LIBS)/.complete
+
+.PHONY: help install lint test k8s-check run bench chaos clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(PY_STAMP) $(KAFKA_STAMP) ## create .venv, install hunt with dev tools, fetch the Kafka jars
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# Fetch into a scratch dir and rename, so an interrupted download never looks complete.
+$(KAFKA_STAMP): $(KAFKA_POM)
+	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (and Java 17+) to run the local Kafka broker" >&2; exit 1; }
+	@rm -rf '$(KAFKA_LIBS).tmp' && mkdir -p '$(dir $(KAFKA_LIBS))'
+	mvn -q -B -f $(KAFKA_POM) dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory='$(KAFKA_LIBS).tmp'
+	@touch '$(KAFKA_LIBS).tmp/.complete' && rm -rf '$(KAFKA_LIBS)' && mv '$(KAFKA_LIBS).tmp' '$(KAFKA_LIBS)'
+
+lint: $(PY_STAMP) ## ruff check, ruff format --check, mypy hunt
+	$(BIN)/ruff check hunt tests
+	$(BIN)/ruff format --check hunt tests
+	$(BIN)/mypy hunt
+
+test: install ## lint, then every test (the session fixture starts Kafka), then k8s-check
+	$(MAKE) lint
+	$(BIN)/pytest -q tests
+	$(MAKE) k8s-check
+
+k8s-check: $(PY_STAMP) ## validate the k8s/ manifests (skipped until hunt/ops/k8s_check.py exists)
+	@if [ -f hunt/ops/k8s_check.py ]; then $(BIN)/python -m hunt.ops.k8s_check; \
+	else echo "k8s-check: skipped (hunt/ops/k8s_check.py not present)"; fi
+
+run: install ## start broker, worker and simulator; Ctrl-C stops all three
+	$(BIN)/python -m hunt.ops.run
+
+$(BENCH_STAMP): pyproject.toml $(PY_STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	@touch $@
+
+bench: install $(BENCH_STAMP) ## run the benchmark; JSON report to BENCH_REPORT (BENCH_SCALE passes through)
+	@mkdir -p '$(dir $(BENCH_REPORT))'
+	$(if $(BENCH_SCALE),BENCH_SCALE='$(BENCH_SCALE)' )$(BIN)/hunt bench --report '$(BENCH_REPORT)'
+
+chaos: install ## fault-injection tests (tests/chaos)
+	@if [ -d tests/chaos ]; then $(BIN)/pytest -q tests/chaos; \
+	else echo "chaos: skipped (tests/chaos not present)"; fi
+
+clean: ## remove .venv, caches, the Kafka jars and local state
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache build *.egg-info .hunt-data
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
