@@ -102,7 +102,7 @@ class Worker:
 
     def start(self) -> Worker:
         self.deployment.data_root.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.log_path, "ab")
         argv = [sys.executable, "-m", "hunt", "worker"]
         if self.boot is not None:
             entry = "import sys\nfrom hunt.cli import main\nsys.exit(main(['worker']))\n"

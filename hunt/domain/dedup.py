@@ -97,7 +97,9 @@ class DedupIndex:
             # Bucket b holds ts < (b + 1) * width; forgettable when that is <= keep_after.
             expired = [b for b in live if (b + 1) * width <= keep_after]
             for bucket in expired:
-                keys = list(self.store.keys_with_prefix(_bucket_prefix(state.product_id, code, bucket)))
+                keys = list(
+                    self.store.keys_with_prefix(_bucket_prefix(state.product_id, code, bucket))
+                )
                 for key in keys:
                     self.store.delete(key)
                 deleted += len(keys)

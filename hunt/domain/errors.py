@@ -7,8 +7,8 @@ Every rejected record goes to ``hunt.dlq`` with ``hunt.error.code`` set to the
     ├── NotJson        invalid_json     value is not UTF-8 JSON
     ├── NotAnObject    not_an_object    JSON, but not an object
     ├── MissingField   missing_field    a required field is absent or null
-    ├── WrongType      wrong_type       a field has the wrong JSON type (1.0, "1", true for ints)
-    ├── OutOfRange     out_of_range     right type, value outside its rule (qty 0, price < 0, long id)
+    ├── WrongType      wrong_type       wrong JSON type (1.0, "1" or true for an integer)
+    ├── OutOfRange     out_of_range     value outside its rule (qty 0, price < 0, long id)
     └── UnknownKind    unknown_kind     ``kind`` is not one of the topic's kinds
 """
 

@@ -12,7 +12,14 @@ from typing import Any, Final
 
 import orjson
 
-from hunt.domain.errors import MissingField, NotAnObject, NotJson, OutOfRange, UnknownKind, WrongType
+from hunt.domain.errors import (
+    MissingField,
+    NotAnObject,
+    NotJson,
+    OutOfRange,
+    UnknownKind,
+    WrongType,
+)
 
 __all__ = [
     "BEHAVIOR_KINDS",

@@ -18,11 +18,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
-from faust.types import EventT, Message
+from faust.types import TP, EventT, Message, TableT
 
 from hunt.config import Settings
 from hunt.domain.dedup import DedupIndex, DedupPolicy
@@ -64,7 +64,11 @@ class Engine:
     """Applies batches and emits outputs; owns no Faust objects beyond the table."""
 
     def __init__(
-        self, app: faust.App, table: faust.Table, settings: Settings, topics: EngineTopics,
+        self,
+        app: faust.App,
+        table: TableT[Any, Any],
+        settings: Settings,
+        topics: EngineTopics,
         metrics: Metrics,
     ) -> None:
         self.app = app
@@ -77,14 +81,15 @@ class Engine:
         self.codes = {topics.behavior: "b", topics.inventory: "i"}
         self.names = {"b": topics.behavior, "i": topics.inventory}
         self.parsers: dict[str, Callable[[bytes | None], Event]] = {
-            "b": parse_behavior, "i": parse_inventory,
+            "b": parse_behavior,
+            "i": parse_inventory,
         }
         self.max_unacked = max(
             settings.batch_max * 2,
             int(settings.memory_budget_bytes * _UNACKED_SHARE / _APPROX_EVENT_BYTES),
         )
         self.stream: faust.StreamT[Any] | None = None
-        self._unacked: list[EventT] = []
+        self._unacked: list[EventT[Any]] = []
         self._dirty: dict[int, dict[str, float]] = {}
         self._room = asyncio.Event()
         self._room.set()
@@ -94,9 +99,9 @@ class Engine:
 
     # -- the batch path ----------------------------------------------------------------
 
-    async def process(self, events: Sequence[EventT]) -> None:
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
         """Apply one micro-batch; its events are acked by the next snapshot flush."""
-        groups: dict[int, list[EventT]] = {}
+        groups: dict[int, list[EventT[Any]]] = {}
         for event in events:
             groups.setdefault(event.message.partition, []).append(event)
         for partition, group in groups.items():
@@ -114,7 +119,7 @@ class Engine:
             self._room.clear()
             await self._room.wait()
 
-    async def _process_partition(self, partition: int, events: list[EventT]) -> None:
+    async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> None:
         store = PartitionStore(self.table, partition)
         dedup = DedupIndex(store, self.policy)
         states: dict[str, ProductState] = {}
@@ -136,7 +141,11 @@ class Engine:
                 home = home_partition(pid_bytes, self.partitions)
                 if home != partition:
                     await send(
-                        self.topics.reroute, pid_bytes, msg.value, home, None,
+                        self.topics.reroute,
+                        pid_bytes,
+                        msg.value,
+                        home,
+                        None,
                         [(_SOURCE_HEADER, f"{code}:{partition}:{msg.offset}".encode())],
                     )
                     m.rerouted.inc()
@@ -171,12 +180,15 @@ class Engine:
         send = self.app.producer.send
         fut = None
         for key, value in changes:
-            fut = await send(self.topics.changelog, key, value, partition, None, None)
+            fut = cast(
+                "asyncio.Future[Any]",
+                await send(self.topics.changelog, key, value, partition, None, None),
+            )
         if fut is not None:
             # Record how far the changelog holds this partition's local writes, as
             # Faust's own table does, so a clean restart restores only the tail.
-            store = self.table.data
-            tp = faust.types.TP(self.topics.changelog, partition)
+            store: Any = self.table.data
+            tp = TP(self.topics.changelog, partition)
 
             def persisted(f: asyncio.Future[Any]) -> None:
                 if not f.cancelled() and f.exception() is None:
@@ -243,8 +255,9 @@ class Engine:
 
 
 def _source_of(msg: Message) -> tuple[str, str, int]:
-    for name, value in msg.headers or ():
+    headers: Any = msg.headers or ()
+    for name, value in headers:
         if name == _SOURCE_HEADER:
-            code, partition, offset = bytes(value).decode().split(":")
+            code, partition, offset = value.decode().split(":")
             return code, f"{code}{partition}", int(offset)
     raise ValueError(f"forwarded record at {msg.topic}[{msg.partition}]@{msg.offset} has no source")

@@ -12,12 +12,12 @@ Faust's own recovery (``apply_changelog_batch``) and standbys restore it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from rocksdict import Rdict, WriteBatch
 
 if TYPE_CHECKING:
-    import faust
+    from faust.types import TableT
 
 __all__ = ["PartitionStore"]
 
@@ -27,10 +27,10 @@ class PartitionStore:
 
     __slots__ = ("_db", "_pending", "partition")
 
-    def __init__(self, table: faust.Table, partition: int) -> None:
+    def __init__(self, table: TableT[Any, Any], partition: int) -> None:
         self.partition = partition
         # Faust opens (or reuses) the partition's database; it has no public accessor.
-        self._db: Rdict = table.data._db_for_partition(partition)
+        self._db: Rdict = cast(Any, table.data)._db_for_partition(partition)
         self._pending: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
@@ -47,8 +47,8 @@ class PartitionStore:
         self._pending[key] = None
 
     def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        seen = set()
-        for key in self._db.keys(from_key=prefix):
+        seen: set[bytes] = set()
+        for key in cast(Iterator[bytes], self._db.keys(from_key=prefix)):
             if not key.startswith(prefix):
                 break
             seen.add(key)

@@ -57,7 +57,9 @@ def _is_view(record: TraceRecord) -> bool:
     return record.topic_kind == "behavior" and b'"kind":"view"' in record.value
 
 
-async def _send_aiokafka(dep: Deployment, sends: list[tuple[str, bytes | None, bytes, int | None]]) -> None:
+async def _send_aiokafka(
+    dep: Deployment, sends: list[tuple[str, bytes | None, bytes, int | None]]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=dep.bootstrap, linger_ms=5, acks="all")
     await producer.start()
     try:
@@ -133,7 +135,9 @@ def state_mismatches(
             continue
         for field in sorted(want.keys() | got.keys()):
             if want.get(field) != got.get(field):
-                problems.append(f"{pid}.{field}: expected {want.get(field)!r}, got {got.get(field)!r}")
+                problems.append(
+                    f"{pid}.{field}: expected {want.get(field)!r}, got {got.get(field)!r}"
+                )
     return problems
 
 

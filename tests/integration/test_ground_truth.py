@@ -31,7 +31,13 @@ def test_trace_through_every_partitioner_matches_ground_truth(kafka: Any, tmp_pa
     dep = Deployment(kafka.bootstrap, tmp_path)
     with workers(dep, 1) as (worker,):
         routes = gt.produce(dep, records)
-        assert {"aiokafka", "librdkafka", "misplaced", "aiokafka-unkeyed", "random-partition"} <= set(routes)
+        assert {
+            "aiokafka",
+            "librdkafka",
+            "misplaced",
+            "aiokafka-unkeyed",
+            "random-partition",
+        } <= set(routes)
         try:
             wait_for(
                 lambda: converged(dep, expected.products), 120, "product states", worker._alive
@@ -57,10 +63,14 @@ def test_trace_through_every_partitioner_matches_ground_truth(kafka: Any, tmp_pa
     for rec in dlq:
         headers = dict(rec.headers)
         assert set(headers) >= {
-            "hunt.error.code", "hunt.error.message", "hunt.source.topic",
-            "hunt.source.partition", "hunt.source.offset",
+            "hunt.error.code",
+            "hunt.error.message",
+            "hunt.source.topic",
+            "hunt.source.partition",
+            "hunt.source.offset",
         }
         assert headers["hunt.source.topic"].decode() in (
-            dep.topics["behavior"], dep.topics["inventory"],
+            dep.topics["behavior"],
+            dep.topics["inventory"],
         )
         assert headers["hunt.error.message"]
