@@ -66,6 +66,9 @@ class Settings:
     batch_max: int = 2000
     batch_within_s: float = 0.02
     stall_after_s: float = 30.0
+    # A killed worker's partitions move after this long; Faust's 60 s default
+    # stalls them for a minute, Kafka's pre-3.0 default of 10 s is the usual choice.
+    session_timeout_s: float = 10.0
     # Broker security.
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-512"
@@ -111,6 +114,7 @@ class Settings:
             batch_max=_int(e, "HUNT_BATCH_MAX", d.batch_max, lo=1, hi=100_000),
             batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", 20, lo=1) / 1000,
             stall_after_s=_float(e, "HUNT_STALL_AFTER_S", d.stall_after_s, lo=1),
+            session_timeout_s=_float(e, "HUNT_SESSION_TIMEOUT_S", d.session_timeout_s, lo=6),
             security_protocol=_str(e, "HUNT_SECURITY_PROTOCOL", d.security_protocol).upper(),
             sasl_mechanism=_str(e, "HUNT_SASL_MECHANISM", d.sasl_mechanism).upper(),
             sasl_username=e.get("HUNT_SASL_USERNAME", ""),

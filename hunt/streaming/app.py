@@ -77,6 +77,8 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         stream_buffer_maxsize=plan.stream_buffer_events,
         broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
         table_standby_replicas=1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 5,  # Kafka's 1:3+ rule, with room.
         # Faust's built-in views expose internals and raw table data: off unless asked.
         web_router_enabled=settings.debug_views,
         web_tables_enabled=settings.debug_views,

@@ -291,3 +291,47 @@ def test_a_silently_stalled_worker_fails_readyz_and_recovers(
         wait_for_states(shop)
     finally:
         worker.stop()
+
+
+def test_product_reads_stay_correct_through_rebalances(kafka: LocalKafka, tmp_path: Path) -> None:
+    """While workers join and leave, every answer is the right state or a 503, never
+    a 404 or a stale copy (the failure modes of Faust's ``table_route``)."""
+    deployment = Deployment(kafka.bootstrap, tmp_path)
+    shop = build_shop(deployment, products=24)
+    with workers(deployment, 2) as ws:
+        produce(kafka.bootstrap, shop.records)
+        states = wait_for_states(shop)
+        time.sleep(1.5)
+        seen: dict[int, int] = defaultdict(int)
+
+        def sweep(targets: list[Worker]) -> None:
+            for w in targets:
+                for pid, expected in states.items():
+                    try:
+                        status, body = w.get_json(f"/products/{pid}")
+                    except OSError:  # a joining worker may not listen yet
+                        continue
+                    seen[status] += 1
+                    assert status in (200, 503), (w.index, pid, status, body)
+                    if status == 200:
+                        assert body == expected, (w.index, pid)
+
+        joiner = Worker(deployment, 2).start()
+        try:
+            deadline = time.monotonic() + 90
+            while not joiner.ready() and time.monotonic() < deadline:
+                sweep([*ws, joiner])
+            joiner.wait_ready(5)
+            wait_for(lambda: all(w.ready() for w in ws), 60, "group settled")
+            sweep([*ws, joiner])
+            ws[0].stop()  # a graceful leave moves its partitions again
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                sweep([ws[1], joiner])
+            wait_for(lambda: ws[1].ready() and joiner.ready(), 60, "group settled")
+            for w in (ws[1], joiner):
+                for pid, expected in states.items():
+                    assert get_ok(w, f"/products/{pid}") == expected
+        finally:
+            joiner.stop()
+        assert seen[200] > 0

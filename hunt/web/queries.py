@@ -1,0 +1,161 @@
+"""Read-side queries over product states: top-N, stock watch, alerts, merges.
+
+Pure functions over :class:`ProductState` objects and plain dicts, so the
+ranking rules are unit-tested without Faust. A worker runs the ``local_*``
+functions over its own active partitions; the worker that received the
+request merges the per-worker answers with the ``merge_*`` functions.
+
+Ranking is deterministic: value descending, then ``product_id`` ascending, so
+every worker and the tests agree on ties.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from typing import Any
+
+from hunt.domain.product import ProductState
+from hunt.domain.windows import COUNTER_NAMES, WINDOW_MS, window_start
+
+__all__ = [
+    "ALERT_KINDS",
+    "METRICS",
+    "local_alerts",
+    "local_stock",
+    "local_top",
+    "merge_alerts",
+    "merge_stock",
+    "merge_top",
+    "top_since",
+]
+
+METRICS: dict[str, int] = {name: i for i, name in enumerate(COUNTER_NAMES)}
+ALERT_KINDS = ("stockout", "back_in_stock", "low_stock", "demand_spike")
+SPARK_MINUTES = 30  # the dashboard's sparkline spans half an hour of a product's demand.
+_UNITS = METRICS["units"]
+
+
+def top_since(stream_time: int, minutes: int) -> int:
+    """Start of the oldest window in "the last N minutes of stream time"."""
+    return window_start(stream_time) - (minutes - 1) * WINDOW_MS
+
+
+def _series(state: ProductState, counter: int, first: int, count: int) -> list[float]:
+    """Counter values of ``count`` consecutive windows starting at ``first`` (0 if empty)."""
+    out: list[float] = []
+    for k in range(count):
+        w = state.windows.get(first + k * WINDOW_MS)
+        out.append(0.0 if w is None else float(w[counter]))
+    return out
+
+
+def _brief(state: ProductState) -> dict[str, Any]:
+    demand = state.demand_per_min
+    return {
+        "product_id": state.product_id,
+        "available": state.available,
+        "stock_state": state.stock_state,
+        "demand_per_min": demand,
+        "minutes_to_stockout": state.minutes_to_stockout(demand),
+        "last_event_ts": state.last_event_ts,
+    }
+
+
+def _rank_key(item: dict[str, Any]) -> tuple[float, str]:
+    return (-item["value"], item["product_id"])
+
+
+def local_top(
+    states: Iterable[ProductState], metric: str, since: int, minutes: int, n: int
+) -> list[dict[str, Any]]:
+    """This worker's top ``n`` products for ``metric`` over windows ``>= since``.
+
+    Products with a zero sum are left out: "top movers" that did not move are noise.
+    """
+    counter = METRICS[metric]
+    best: list[tuple[tuple[float, str], dict[str, Any], ProductState]] = []
+    for state in states:
+        value = state.sum_recent(counter, since)
+        if value <= 0:
+            continue
+        item = {"product_id": state.product_id, "value": value}
+        best.append((_rank_key(item), item, state))
+    chosen = heapq.nsmallest(n, best, key=lambda t: t[0])
+    out = []
+    for _, item, state in chosen:
+        item.update(_brief(state))
+        item["series"] = _series(state, counter, since, minutes)
+        out.append(item)
+    return out
+
+
+def merge_top(parts: Iterable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]]:
+    return heapq.nsmallest(n, (i for part in parts for i in part), key=_rank_key)
+
+
+def _spark(state: ProductState) -> list[float]:
+    if state.newest_window is None:
+        return []
+    first = state.newest_window - (SPARK_MINUTES - 1) * WINDOW_MS
+    return _series(state, _UNITS, first, SPARK_MINUTES)
+
+
+def _low_key(item: dict[str, Any]) -> tuple[float, str]:
+    return (item["minutes_to_stockout"], item["product_id"])
+
+
+def _out_key(item: dict[str, Any]) -> tuple[float, str]:
+    return (-item["demand_per_min"], item["product_id"])
+
+
+def local_stock(
+    states: Iterable[ProductState], low_minutes: float, n: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Products running low (in stock, stockout within ``low_minutes``) and sold out.
+
+    Low stock is ordered by minutes to stockout (soonest first); sold-out products
+    by current demand (the most sales being lost first).
+    """
+    low: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for state in states:
+        if state.stock_state == "out":
+            out.append({**_brief(state), "series": _spark(state)})
+        elif state.stock_state == "in_stock":
+            brief = _brief(state)
+            minutes = brief["minutes_to_stockout"]
+            if minutes is not None and minutes < low_minutes:
+                low.append({**brief, "series": _spark(state)})
+    return {
+        "low": heapq.nsmallest(n, low, key=_low_key),
+        "out": heapq.nsmallest(n, out, key=_out_key),
+    }
+
+
+def merge_stock(
+    parts: Iterable[dict[str, list[dict[str, Any]]]], n: int
+) -> dict[str, list[dict[str, Any]]]:
+    parts = list(parts)
+    return {
+        "low": heapq.nsmallest(n, (i for p in parts for i in p["low"]), key=_low_key),
+        "out": heapq.nsmallest(n, (i for p in parts for i in p["out"]), key=_out_key),
+    }
+
+
+def _alert_key(alert: dict[str, Any]) -> tuple[int, str]:
+    return (-int(alert["ts"]), str(alert["alert_id"]))
+
+
+def local_alerts(alerts: Iterable[dict[str, Any]], kind: str | None, limit: int) -> list[Any]:
+    chosen = (a for a in alerts if kind is None or a["kind"] == kind)
+    return merge_alerts([list(chosen)], limit)
+
+
+def merge_alerts(parts: Iterable[list[dict[str, Any]]], limit: int) -> list[dict[str, Any]]:
+    """Newest first by event time; an alert re-emitted after a replay appears once."""
+    unique: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for alert in part:
+            unique.setdefault(str(alert["alert_id"]), alert)
+    return heapq.nsmallest(limit, unique.values(), key=_alert_key)
