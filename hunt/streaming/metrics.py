@@ -22,8 +22,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
         self.events = Counter(
-            "hunt_events", "Input records by topic and outcome "
-            "(applied, duplicate, dead_lettered)", ["topic", "outcome"], registry=r,
+            "hunt_events",
+            "Input records by topic and outcome (applied, duplicate, dead_lettered)",
+            ["topic", "outcome"],
+            registry=r,
         )
         self.alerts = Counter("hunt_alerts", "Alerts emitted by kind", ["kind"], registry=r)
         self.rerouted = Counter(
@@ -55,20 +57,26 @@ class Metrics:
             "hunt_producer_queue_depth", "Records waiting in the producer", registry=r
         )
         self.lag = Gauge(
-            "hunt_consumer_lag", "Records behind the end of each input partition",
-            ["topic", "partition"], registry=r,
+            "hunt_consumer_lag",
+            "Records behind the end of each input partition",
+            ["topic", "partition"],
+            registry=r,
         )
         self.batch_size = Histogram(
-            "hunt_batch_size", "Events per processed micro-batch", buckets=_BATCH_BUCKETS,
+            "hunt_batch_size",
+            "Events per processed micro-batch",
+            buckets=_BATCH_BUCKETS,
             registry=r,
         )
         self.latency = Histogram(
             "hunt_processing_latency_seconds",
             "Time from a record's broker timestamp to its batch being applied",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.ready = Gauge("hunt_ready", "1 when /readyz answers 200", registry=r)
         self.stalled = Gauge(
-            "hunt_stalled_partitions", "Partitions with lag and no progress for the stall time",
+            "hunt_stalled_partitions",
+            "Partitions with lag and no progress for the stall time",
             registry=r,
         )

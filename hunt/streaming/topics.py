@@ -56,9 +56,7 @@ async def ensure_topics(settings: Settings) -> None:
         # List first: a metadata request naming a missing topic may auto-create it.
         present = set(await admin.list_topics())
         existing = await admin.describe_topics([n for n in wanted if n in present])
-        counts = {
-            d["topic"]: len(d["partitions"]) for d in existing if d.get("error_code", 0) == 0
-        }
+        counts = {d["topic"]: len(d["partitions"]) for d in existing if d.get("error_code", 0) == 0}
         for name in (t.behavior, t.inventory, f"{settings.app_id}-reroute"):
             if name in counts and counts[name] != settings.partitions:
                 raise ConfigError(

@@ -43,7 +43,9 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"hunt worker: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         asyncio.run(ensure_topics(settings))
     except ConfigError as exc:
