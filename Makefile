@@ -15,6 +15,8 @@ BENCH_REPORT ?= bench/report.json
 PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 KAFKA_STAMP := $(KAFKA_LIBS)/.complete
+# kustomize, checkov and hadolint for k8s-check (hunt/ops/tools.py installs them under .cache/).
+TOOLS_STAMP := .cache/tools.stamp
 
 .PHONY: help install lint test k8s-check run bench chaos clean
 
@@ -22,7 +24,7 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-install: $(PY_STAMP) $(KAFKA_STAMP) ## create .venv, install hunt with dev tools, fetch the Kafka jars
+install: $(PY_STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) ## create .venv, install hunt with dev tools, fetch the Kafka jars and k8s tools
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 	mvn -q -B -f $(KAFKA_POM) dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory='$(KAFKA_LIBS).tmp'
 	@touch '$(KAFKA_LIBS).tmp/.complete' && rm -rf '$(KAFKA_LIBS)' && mv '$(KAFKA_LIBS).tmp' '$(KAFKA_LIBS)'
 
+$(TOOLS_STAMP): hunt/ops/tools.py $(PY_STAMP)
+	$(BIN)/python -m hunt.ops.tools
+	@mkdir -p $(dir $@) && touch $@
+
 lint: $(PY_STAMP) ## ruff check, ruff format --check, mypy hunt
 	$(BIN)/ruff check hunt tests
 	$(BIN)/ruff format --check hunt tests
@@ -43,12 +49,12 @@ lint: $(PY_STAMP) ## ruff check, ruff format --check, mypy hunt
 
 test: install ## lint, then every test (the session fixture starts Kafka), then k8s-check
 	$(MAKE) lint
+	$(BIN)/python -m hunt.ops.chromium
 	$(BIN)/pytest -q tests
 	$(MAKE) k8s-check
 
-k8s-check: $(PY_STAMP) ## validate the k8s/ manifests (skipped until hunt/ops/k8s_check.py exists)
-	@if [ -f hunt/ops/k8s_check.py ]; then $(BIN)/python -m hunt.ops.k8s_check; \
-	else echo "k8s-check: skipped (hunt/ops/k8s_check.py not present)"; fi
+k8s-check: $(PY_STAMP) $(TOOLS_STAMP) ## render, schema-check and lint the k8s/ manifests, the Dockerfile and the dashboard
+	$(BIN)/python -m hunt.ops.k8s_check
 
 run: install ## start broker, worker and simulator; Ctrl-C stops all three
 	$(BIN)/python -m hunt.ops.run
