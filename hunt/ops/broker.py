@@ -109,6 +109,9 @@ class LocalKafka:
 
     ``port=0`` picks a free port. Without ``data_dir`` a temp dir is used and
     deleted on stop. ``log`` receives the broker's output (default: inherited).
+    ``advertised_port`` makes the broker tell clients to reach it at another port
+    of the same host (a proxy in front of it, see :mod:`hunt.ops.proxy`); then
+    :attr:`bootstrap` is that address, and the proxy must run before :meth:`start`.
     """
 
     def __init__(
@@ -119,11 +122,13 @@ class LocalKafka:
         data_dir: Path | None = None,
         libs: Path | None = None,
         log: IO[bytes] | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         # "localhost" may resolve to ::1 first; bind and advertise IPv4 loopback instead.
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port or free_port(self.host)
-        self.bootstrap = f"{self.host}:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.bootstrap = f"{self.host}:{self.advertised_port}"
         self._data_dir = data_dir
         self._libs = libs
         self._log = log
@@ -135,7 +140,7 @@ class LocalKafka:
         java, libs = _java(), ensure_kafka_libs(self._libs)
         with socket.socket() as s:  # else the probe below could find some other broker
             if s.connect_ex((self.host, self.port)) == 0:
-                raise BrokerError(f"{self.bootstrap} is already in use (another broker?)")
+                raise BrokerError(f"{self.host}:{self.port} is already in use (another broker?)")
         if self._data_dir is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="hunt-kafka-"))
         root = self._data_dir or self._tmp
@@ -171,7 +176,7 @@ class LocalKafka:
             "node.id": "1",
             "controller.quorum.voters": f"1@{h}:{controller_port}",
             "listeners": f"PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{h}:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{self.advertised_port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -246,7 +251,12 @@ class LocalKafka:
 
 def _cluster_id() -> str:
     """A random cluster id in Kafka's format (``StorageTool random-uuid``) without a JVM."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        # Kafka's own Uuid.randomUuid() also rejects ids that start with "-": the
+        # storage tool's argument parser would read one as an option.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def _answers_metadata(bootstrap: str) -> bool:
