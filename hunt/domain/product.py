@@ -19,8 +19,11 @@ from hunt.domain.windows import (
     COUNTER_NAMES,
     DEMAND_WINDOWS,
     RETAIN_MS,
+    UNITS,
     WINDOW_MS,
     Window,
+    add_revenue,
+    counter_value,
     new_window,
     window_start,
 )
@@ -30,8 +33,7 @@ __all__ = ["Alert", "ProductState", "Rules"]
 Alert = dict[str, Any]
 
 _KIND_INDEX: Final = {"view": 0, "cart_add": 1, "cart_remove": 2, "purchase": 3}
-_UNITS: Final = 4
-_REVENUE: Final = 5
+_UNITS: Final = 4  # index of units in totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class ProductState:
     __slots__ = (
         "dedup_buckets",
         "events_applied",
+        "expired_windows",
         "last_event_ts",
         "low_stock_armed",
         "newest_window",
@@ -79,6 +82,7 @@ class ProductState:
         # dedup buckets per topic code.
         self.offsets: dict[str, int] = {}
         self.dedup_buckets: dict[str, list[int]] = {}
+        self.expired_windows = 0  # windows dropped since last asked; not stored.
 
     # -- derived numbers -------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class ProductState:
         if self.newest_window is None:
             return 0.0
         lo = self.newest_window - (DEMAND_WINDOWS - 1) * WINDOW_MS
-        units = sum(w[_UNITS] for start, w in self.windows.items() if start >= lo)
+        units = sum(w[UNITS] for start, w in self.windows.items() if start >= lo)
         return int(units) / DEMAND_WINDOWS
 
     def minutes_to_stockout(self, demand: float | None = None) -> float | None:
@@ -126,11 +130,11 @@ class ProductState:
         if start >= newest - RETAIN_MS:
             w = self.windows.get(start)
             if w is None:
-                w = self.windows[start] = new_window()
-            w[idx] += 1
+                w = self.windows[start] = new_window(start)
+            w[idx + 1] += 1
             if amount is not None:
-                w[_UNITS] += qty
-                w[_REVENUE] += amount
+                w[UNITS] += qty
+                add_revenue(w, amount)
             if idx in (1, 3):
                 alert = self._check_spike(start, w, ev, rules)
                 if alert is not None:
@@ -171,17 +175,23 @@ class ProductState:
         stale = [start for start in self.windows if start < oldest_kept]
         for start in stale:
             del self.windows[start]
+        self.expired_windows += len(stale)
         self.spiked = {start for start in self.spiked if start >= oldest_kept}
 
+    def take_expired_windows(self) -> int:
+        """Windows dropped past retention since the last call (for a metric)."""
+        n, self.expired_windows = self.expired_windows, 0
+        return n
+
     def _check_spike(self, start: int, w: Window, ev: Event, rules: Rules) -> Alert | None:
-        value = int(w[1]) + int(w[_UNITS])
+        value = w[2] + w[UNITS]  # cart_adds + units
         if value < rules.spike_floor or start in self.spiked:
             return None
         previous = 0
         for k in range(1, DEMAND_WINDOWS + 1):
             p = self.windows.get(start - k * WINDOW_MS)
             if p is not None:
-                previous += int(p[1]) + int(p[_UNITS])
+                previous += p[2] + p[UNITS]
         # value >= factor * mean, compared without dividing so no rounding decides it.
         if value * DEMAND_WINDOWS < rules.spike_factor * previous:
             return None
@@ -247,18 +257,26 @@ class ProductState:
         for start in sorted(s for s in self.windows if s >= lo):
             w = self.windows[start]
             row: dict[str, Any] = {"window_start": start}
-            row.update(zip(COUNTER_NAMES[:_REVENUE], w[:_REVENUE], strict=True))
-            row["revenue"] = cents(Decimal(w[_REVENUE]))
+            row.update(zip(COUNTER_NAMES[:-1], w[1:-1], strict=True))
+            row["revenue"] = cents(Decimal(w[-1]))
             rows.append(row)
         return rows
+
+    def window_counter(self, start: int, counter: int) -> float:
+        """Counter ``counter`` (an index into COUNTER_NAMES) of one window; 0 if absent."""
+        w = self.windows.get(start)
+        if w is None:
+            return 0.0
+        value = counter_value(w, counter)
+        return cents(value) if isinstance(value, Decimal) else float(value)
 
     def sum_recent(self, counter: int, since_window: int) -> float:
         """A counter summed over the kept windows starting at or after ``since_window``."""
         total: int | Decimal = 0
         for start, w in self.windows.items():
             if start >= since_window:
-                total += w[counter]
-        return cents(total) if counter == _REVENUE else float(total)  # type: ignore[arg-type]
+                total += counter_value(w, counter)
+        return cents(total) if isinstance(total, Decimal) else float(total)
 
     # -- storage -----------------------------------------------------------------------
 
@@ -270,7 +288,7 @@ class ProductState:
                 "st": self.stock_state,
                 "t": self.totals,
                 "r": str(self.revenue),
-                "w": [[s, *w[:_REVENUE], str(w[_REVENUE])] for s, w in self.windows.items()],
+                "w": list(self.windows.values()),
                 "nw": self.newest_window,
                 "n": self.events_applied,
                 "l": self.last_event_ts,
@@ -289,7 +307,7 @@ class ProductState:
         s.stock_state = d["st"]
         s.totals = d["t"]
         s.revenue = Decimal(d["r"])
-        s.windows = {w[0]: [*w[1:6], Decimal(w[6])] for w in d["w"]}
+        s.windows = {w[0]: w for w in d["w"]}
         s.newest_window = d["nw"]
         s.events_applied = d["n"]
         s.last_event_ts = d["l"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 _SOURCE_HEADER = "hunt.src"  # on forwarded records: "<topic code>:<partition>:<offset>"
 _APPROX_EVENT_BYTES = 1500  # a Faust Event + Message + value held until acked, measured order.
 _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
+_STATE_CACHE_SHARE = 0.10  # share of the memory budget for parsed product states.
+_APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objects.
 
 
 def state_key(product_id: str) -> bytes:
@@ -88,6 +91,15 @@ class Engine:
             settings.batch_max * 2,
             int(settings.memory_budget_bytes * _UNACKED_SHARE / _APPROX_EVENT_BYTES),
         )
+        # Products recently touched, per partition, so a hot product is not parsed
+        # from RocksDB on every batch. Writes still go to RocksDB and the changelog.
+        self._cache: dict[int, OrderedDict[str, ProductState]] = {}
+        self.cache_per_partition = max(
+            100,
+            int(settings.memory_budget_bytes * _STATE_CACHE_SHARE / _APPROX_STATE_BYTES)
+            // settings.partitions,
+        )
+        self._busy: int | None = None  # the partition a batch is changing right now
         self.stream: faust.StreamT[Any] | None = None
         self._unacked: list[EventT[Any]] = []
         self._dirty: dict[int, dict[str, float]] = {}
@@ -122,9 +134,12 @@ class Engine:
     async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> None:
         store = PartitionStore(self.table, partition)
         dedup = DedupIndex(store, self.policy)
+        cache = self._cache.setdefault(partition, OrderedDict())
         states: dict[str, ProductState] = {}
+        counts: Counter[tuple[str, str]] = Counter()
         send = self.app.producer.send
-        m = self.metrics
+        rerouted = 0
+        self._busy = partition
         for event in events:
             msg = event.message
             if msg.topic == self.topics.reroute:
@@ -148,30 +163,43 @@ class Engine:
                         None,
                         [(_SOURCE_HEADER, f"{code}:{partition}:{msg.offset}".encode())],
                     )
-                    m.rerouted.inc()
+                    rerouted += 1
                     continue
                 source, offset = f"{code}{partition}", msg.offset
             pid: str = ev["product_id"]
             state = states.get(pid)
             if state is None:
-                raw = store.get(state_key(pid))
-                state = ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
+                state = cache.pop(pid, None)
+                if state is None:
+                    raw = store.get(state_key(pid))
+                    state = ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
                 states[pid] = state
             outcome, alerts = apply_event(state, code, source, offset, ev, self.rules, dedup)
             if outcome is not Outcome.REPLAYED:
-                m.events.labels(self.names[code], outcome.value).inc()
+                counts[code, outcome.value] += 1
                 if ev["ts"] > self.stream_time:
                     self.stream_time = ev["ts"]
             for alert in alerts:
                 await self._emit_alert(alert)
         dirty = self._dirty.setdefault(partition, {})
         now = time.monotonic()
+        expired = 0
         for pid, state in states.items():
-            windows = len(state.windows)
             dedup.forget_expired(state)
             store.put(state_key(pid), state.to_bytes())
-            m.windows_expired.inc(max(0, windows - len(state.windows)))
+            expired += state.take_expired_windows()
             dirty.setdefault(pid, now)
+            cache[pid] = state
+        while len(cache) > self.cache_per_partition:
+            cache.popitem(last=False)
+        self._busy = None
+        m = self.metrics
+        for (code, outcome_name), n in counts.items():
+            m.events.labels(self.names[code], outcome_name).inc(n)
+        if rerouted:
+            m.rerouted.inc(rerouted)
+        if expired:
+            m.windows_expired.inc(expired)
         await self._write_changelog(partition, store.drain())
 
     async def _write_changelog(
@@ -227,11 +255,19 @@ class Engine:
         self.metrics.snapshot_lag.set(0 if oldest is None else time.monotonic() - oldest)
         for partition, pids in dirty.items():
             db = PartitionStore(self.table, partition)
+            # A batch half-way through this partition has changed cached states that
+            # are not stored yet: read those from the store instead.
+            cache: dict[str, ProductState] = (
+                self._cache.get(partition, {}) if partition != self._busy else {}
+            )
             for pid in pids:
-                raw = db.get(state_key(pid))
-                if raw is None:
-                    continue
-                snapshot = orjson.dumps(ProductState.from_bytes(raw).snapshot())
+                state = cache.get(pid)
+                if state is None:
+                    raw = db.get(state_key(pid))
+                    if raw is None:
+                        continue
+                    state = ProductState.from_bytes(raw)
+                snapshot = orjson.dumps(state.snapshot())
                 await send(self.topics.product_state, pid.encode(), snapshot, None, None, None)
             self.metrics.snapshots.inc(len(pids))
         if unacked and self.stream is not None:
@@ -246,6 +282,7 @@ class Engine:
         the un-acked events, which marks those products for a snapshot again."""
         for partition in partitions:
             self._dirty.pop(partition, None)
+            self._cache.pop(partition, None)
 
     def read_state(self, product_id: str) -> ProductState | None:
         """This worker's copy of a product (None if absent or not stored here)."""

@@ -13,4 +13,5 @@ def home_partition(product_id: bytes, partitions: int) -> int:
     Records keyed by product id from those producers already sit here, so they
     are applied without a hop; anything else is re-routed to this partition.
     """
-    return (murmur2(product_id) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(product_id)
+    return (hashed & 0x7FFFFFFF) % partitions

@@ -43,11 +43,7 @@ def top_since(stream_time: int, minutes: int) -> int:
 
 def _series(state: ProductState, counter: int, first: int, count: int) -> list[float]:
     """Counter values of ``count`` consecutive windows starting at ``first`` (0 if empty)."""
-    out: list[float] = []
-    for k in range(count):
-        w = state.windows.get(first + k * WINDOW_MS)
-        out.append(0.0 if w is None else float(w[counter]))
-    return out
+    return [state.window_counter(first + k * WINDOW_MS, counter) for k in range(count)]
 
 
 def _brief(state: ProductState) -> dict[str, Any]:

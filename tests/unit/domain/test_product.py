@@ -104,7 +104,7 @@ def test_windows_kept_for_sixty_minutes_and_late_events_count_in_totals_only() -
     s.apply_behavior(beh("view", ts=T0 + 1), RULES)  # too late for any kept window
     assert T0 not in s.windows and s.totals[0] == 4
     s.apply_behavior(beh("view", ts=T0 + 30 * WINDOW_MS), RULES)  # late but kept
-    assert s.windows[T0 + 30 * WINDOW_MS][0] == 1
+    assert s.window_counter(T0 + 30 * WINDOW_MS, 0) == 1  # views
     assert [r["window_start"] for r in s.window_rows(60)][-1] == newest + WINDOW_MS
 
 
