@@ -18,7 +18,7 @@ KAFKA_STAMP := $(KAFKA_LIBS)/.complete
 # kustomize, checkov and hadolint for k8s-check (hunt/ops/tools.py installs them under .cache/).
 TOOLS_STAMP := .cache/tools.stamp
 
-.PHONY: help install lint test k8s-check run bench chaos clean
+.PHONY: help install lint test k8s-check run bench chaos soak clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -67,9 +67,15 @@ bench: install $(BENCH_STAMP) ## run the benchmark; JSON report to BENCH_REPORT 
 	@mkdir -p '$(dir $(BENCH_REPORT))'
 	$(if $(BENCH_SCALE),BENCH_SCALE='$(BENCH_SCALE)' )$(BIN)/hunt bench --report '$(BENCH_REPORT)'
 
-chaos: install ## fault-injection tests (tests/chaos)
-	@if [ -d tests/chaos ]; then $(BIN)/pytest -q tests/chaos; \
-	else echo "chaos: skipped (tests/chaos not present)"; fi
+CHAOS_REPORT ?= chaos-report.json
+DURATION ?= 600
+SOAK_REPORT ?= soak-report.json
+
+chaos: install ## the full fault-injection matrix (tests/chaos, CHAOS_FULL=1); table to CHAOS_REPORT
+	CHAOS_FULL=1 CHAOS_REPORT='$(CHAOS_REPORT)' $(BIN)/pytest -q -o timeout=1200 tests/chaos
+
+soak: install ## live traffic with a SIGKILL every 3 min for DURATION s; RSS/fds/RocksDB to SOAK_REPORT
+	$(BIN)/python -m hunt.ops.soak --duration '$(DURATION)' --report '$(SOAK_REPORT)'
 
 clean: ## remove .venv, caches, the Kafka jars and local state
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache build *.egg-info .hunt-data

@@ -93,7 +93,7 @@ def parse(topic: TopicKind, value: bytes) -> Event:
     try:
         text = value.decode("utf-8")
         obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Rejected(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise Rejected("not a JSON object")
@@ -110,7 +110,7 @@ def parse(topic: TopicKind, value: bytes) -> Event:
 
 
 def _behaviour(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: object) -> Event:
-    if kind not in _BEHAVIOUR_COUNTER:
+    if not isinstance(kind, str) or kind not in _BEHAVIOUR_COUNTER:
         raise Rejected(f"unknown behaviour kind {kind!r}")
     for name in ("user_id", "session_id"):
         if name in obj and not isinstance(obj[name], str):

@@ -183,7 +183,7 @@ class FlowMonitor:
             pass
         try:
             batches = producer._producer._message_accumulator._batches  # type: ignore[attr-defined]
-            depth += sum(b.record_count() for q in batches.values() for b in q)
+            depth += sum(b.record_count for q in batches.values() for b in q)
         except AttributeError:
             pass
         return depth
