@@ -77,6 +77,10 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         stream_buffer_maxsize=plan.stream_buffer_events,
         broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
         table_standby_replicas=1,
+        # Events are acked by the snapshot flush, not per event; waiting for "empty"
+        # at a rebalance or stop would wait on a timer that is already stopped.
+        # Not waiting is safe: un-acked events are replayed and skipped by watermark.
+        stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 5,  # Kafka's 1:3+ rule, with room.
         # Faust's built-in views expose internals and raw table data: off unless asked.
@@ -134,6 +138,8 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        # Snapshot and ack what was applied, so the commit that follows covers it.
+        await engine.flush()
         engine.forget_partitions({tp.partition for tp in revoked if tp.topic in source.topics})
 
     return Hunt(app, engine, settings, metrics, topics, plan)

@@ -278,8 +278,9 @@ class Engine:
         self._room.set()
 
     def forget_partitions(self, partitions: set[int]) -> None:
-        """Drop pending snapshots of revoked partitions: their new owner replays
-        the un-acked events, which marks those products for a snapshot again."""
+        """Drop what is kept in memory for revoked partitions: pending snapshots
+        (the new owner replays un-acked events, which marks those products for a
+        snapshot again) and cached states (the new owner will change them)."""
         for partition in partitions:
             self._dirty.pop(partition, None)
             self._cache.pop(partition, None)
