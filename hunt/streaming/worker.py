@@ -58,7 +58,11 @@ def main(argv: list[str]) -> int:
     from hunt.streaming.app import build
     from hunt.web.views import install_views
 
-    hunt = build(settings)
+    try:
+        hunt = build(settings)
+    except ConfigError as exc:
+        print(f"hunt worker: {exc}", file=sys.stderr)
+        return 2
     install_views(hunt)
     worker = Worker(hunt.app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner lowers the root logger to DEBUG so every debug call
