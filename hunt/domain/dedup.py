@@ -6,6 +6,12 @@ an earlier delivery within the horizon of ``ts`` can only sit in the buckets
 ``b-1, b, b+1``: three point reads at most, and only of buckets the product's
 state lists as live. A whole bucket is forgotten (deleted by prefix) once the
 product's newest event time is past its last possible ``ts`` by horizon + grace.
+
+Each id's value also names the source partition and offset that applied it. The
+ids of a batch reach the changelog before the product's record, so a crash
+between them can leave ids whose application never landed; an id counts only
+if the product's stored watermark covers its offset, so a replay of that
+event is applied again instead of being taken for a duplicate.
 """
 
 from __future__ import annotations
@@ -72,18 +78,28 @@ class DedupIndex:
                 raw = self.store.get(
                     _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
                 )
-                if raw is not None and abs(int(raw) - ts) <= self.policy.horizon_ms:
+                if raw is None:
+                    continue
+                seen_ts, source, offset = raw.decode().split(":")
+                mark = state.offsets.get(source)
+                if (
+                    mark is not None
+                    and int(offset) <= mark
+                    and abs(int(seen_ts) - ts) <= self.policy.horizon_ms
+                ):
                     return True
         return False
 
-    def remember(self, state: ProductState, topic_code: str, event_id: str, ts: int) -> None:
+    def remember(
+        self, state: ProductState, topic_code: str, event_id: str, ts: int, source: str, offset: int
+    ) -> None:
         bucket = ts // self.policy.bucket_ms
         live = state.dedup_buckets.setdefault(topic_code, [])
         if bucket not in live:
             live.append(bucket)
             live.sort()
         key = _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
-        self.store.put(key, str(ts).encode())
+        self.store.put(key, f"{ts}:{source}:{offset}".encode())
 
     def forget_expired(self, state: ProductState) -> int:
         """Delete buckets whose every id is past the horizon + grace; return ids deleted."""

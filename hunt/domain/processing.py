@@ -40,12 +40,14 @@ def apply_event(
     mark = state.offsets.get(source)
     if mark is not None and offset <= mark:
         return Outcome.REPLAYED, []
-    state.offsets[source] = offset
     event_id: str = ev["event_id"]
     ts: int = ev["ts"]
-    if dedup.is_duplicate(state, topic_code, event_id, ts):
+    # Ask before moving the watermark: an id counts only if the watermark covers it.
+    duplicate = dedup.is_duplicate(state, topic_code, event_id, ts)
+    state.offsets[source] = offset
+    if duplicate:
         return Outcome.DUPLICATE, []
-    dedup.remember(state, topic_code, event_id, ts)
+    dedup.remember(state, topic_code, event_id, ts, source, offset)
     if topic_code == "b":
         return Outcome.APPLIED, state.apply_behavior(ev, rules)
     return Outcome.APPLIED, state.apply_inventory(ev, rules)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
 
 from hunt.config import Settings
+from hunt.streaming.consumer import RewindingConsumer
 from hunt.streaming.engine import Engine, EngineTopics
+from hunt.streaming.fencing import TICK_S, PauseGuard
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 
@@ -77,10 +79,9 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         stream_buffer_maxsize=plan.stream_buffer_events,
         broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
         table_standby_replicas=1,
-        # Events are acked by the snapshot flush, not per event; waiting for "empty"
-        # at a rebalance or stop would wait on a timer that is already stopped.
-        # Not waiting is safe: un-acked events are replayed and skipped by watermark.
-        stream_wait_empty=False,
+        # At a rebalance Faust waits until every delivered event is acked; the
+        # snapshot flush acks them within an interval (and on_before_shutdown at stop).
+        stream_wait_empty=True,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 5,  # Kafka's 1:3+ rule, with room.
         # Faust's built-in views expose internals and raw table data: off unless asked.
@@ -89,6 +90,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         web_graph_enabled=settings.debug_views,
         web_stats_enabled=settings.debug_views,
     )
+    cast(Any, app.transport).Consumer = RewindingConsumer  # before Faust makes its consumer
     topics = EngineTopics(
         behavior=settings.topics.behavior,
         inventory=settings.topics.inventory,
@@ -136,10 +138,20 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     async def snapshots() -> None:
         await engine.flush()
 
+    guard = PauseGuard(settings.session_timeout_s)
+    engine.guard = guard
+
+    @app.timer(TICK_S, name="hunt.alive")  # type: ignore[untyped-decorator]
+    async def alive() -> None:
+        guard.check()
+        guard.tick()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def on_shutdown(app: faust.App, **_: Any) -> None:
+        await engine.on_shutdown()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
-        # Snapshot and ack what was applied, so the commit that follows covers it.
-        await engine.flush()
-        engine.forget_partitions({tp.partition for tp in revoked if tp.topic in source.topics})
+        await engine.on_revoked({tp.partition for tp in revoked if tp.topic in source.topics})
 
     return Hunt(app, engine, settings, metrics, topics, plan)

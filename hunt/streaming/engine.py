@@ -26,11 +26,13 @@ import orjson
 from faust.types import TP, EventT, Message, TableT
 
 from hunt.config import Settings
+from hunt.domain.coalesce import Coalescer
 from hunt.domain.dedup import DedupIndex, DedupPolicy
 from hunt.domain.errors import Rejected
 from hunt.domain.events import Event, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
+from hunt.streaming.fencing import PauseGuard
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.routing import home_partition
 from hunt.streaming.store import PartitionStore
@@ -100,9 +102,15 @@ class Engine:
             // settings.partitions,
         )
         self._busy: int | None = None  # the partition a batch is changing right now
+        self.guard: PauseGuard | None = None  # set by the app: exits if we were paused
+        self.in_batch = False
+        self._idle = asyncio.Event()  # set while no batch is being applied
+        self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
+        # Applied events, acked by the next flush once the snapshots reflecting them
+        # have been handed to the producer.
         self._unacked: list[EventT[Any]] = []
-        self._dirty: dict[int, dict[str, float]] = {}
+        self.snapshots = Coalescer()
         self._room = asyncio.Event()
         self._room.set()
         self.progress_at = time.monotonic()  # last time a batch finished; read by /readyz
@@ -113,12 +121,17 @@ class Engine:
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         """Apply one micro-batch; its events are acked by the next snapshot flush."""
-        groups: dict[int, list[EventT[Any]]] = {}
-        for event in events:
-            groups.setdefault(event.message.partition, []).append(event)
-        for partition, group in groups.items():
-            await self._process_partition(partition, group)
-        self._unacked.extend(events)
+        self.in_batch = True  # stays True if the batch is cancelled half-way (see worker)
+        self._idle.clear()
+        try:
+            groups: dict[int, list[EventT[Any]]] = {}
+            for event in events:
+                groups.setdefault(event.message.partition, []).append(event)
+            for partition, group in groups.items():
+                await self._process_partition(partition, group)
+        finally:
+            self._idle.set()
+        self.in_batch = False
         self.metrics.batch_size.observe(len(events))
         now = time.time()
         self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
@@ -132,6 +145,8 @@ class Engine:
             await self._room.wait()
 
     async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> None:
+        if self.guard is not None:
+            self.guard.check()  # a paused worker's batch may belong to another worker now
         store = PartitionStore(self.table, partition)
         dedup = DedupIndex(store, self.policy)
         cache = self._cache.setdefault(partition, OrderedDict())
@@ -181,14 +196,13 @@ class Engine:
                     self.stream_time = ev["ts"]
             for alert in alerts:
                 await self._emit_alert(alert)
-        dirty = self._dirty.setdefault(partition, {})
         now = time.monotonic()
         expired = 0
         for pid, state in states.items():
             dedup.forget_expired(state)
             store.put(state_key(pid), state.to_bytes())
             expired += state.take_expired_windows()
-            dirty.setdefault(pid, now)
+            self.snapshots.mark(partition, pid, now)
             cache[pid] = state
         while len(cache) > self.cache_per_partition:
             cache.popitem(last=False)
@@ -201,6 +215,7 @@ class Engine:
         if expired:
             m.windows_expired.inc(expired)
         await self._write_changelog(partition, store.drain())
+        self._unacked.extend(events)
 
     async def _write_changelog(
         self, partition: int, changes: list[tuple[bytes, bytes | None]]
@@ -246,44 +261,56 @@ class Engine:
 
     # -- snapshots and acks ------------------------------------------------------------
 
+    async def _write_snapshot(self, state: ProductState) -> None:
+        snapshot = orjson.dumps(state.snapshot())
+        pid = state.product_id.encode()
+        await self.app.producer.send(self.topics.product_state, pid, snapshot, None, None, None)
+        self.metrics.snapshots.inc()
+
     async def flush(self) -> None:
-        """Send one snapshot per changed product, then ack the events they reflect."""
-        dirty, self._dirty = self._dirty, {}
-        unacked, self._unacked = self._unacked, []
-        send = self.app.producer.send
-        oldest = min((t for d in dirty.values() for t in d.values()), default=None)
-        self.metrics.snapshot_lag.set(0 if oldest is None else time.monotonic() - oldest)
-        for partition, pids in dirty.items():
-            db = PartitionStore(self.table, partition)
+        """Write one snapshot per product changed since the last flush, then ack
+        every event applied before it: each is reflected in what was just written."""
+        if self.guard is not None:
+            self.guard.check()
+        now = time.monotonic()
+        oldest = self.snapshots.oldest_pending()
+        self.metrics.snapshot_lag.set(0.0 if oldest is None else now - oldest)
+        changed = self.snapshots.take_all()
+        reflected, self._unacked = self._unacked, []
+        for partition, pid in changed:
             # A batch half-way through this partition has changed cached states that
             # are not stored yet: read those from the store instead.
-            cache: dict[str, ProductState] = (
-                self._cache.get(partition, {}) if partition != self._busy else {}
-            )
-            for pid in pids:
-                state = cache.get(pid)
-                if state is None:
-                    raw = db.get(state_key(pid))
-                    if raw is None:
-                        continue
-                    state = ProductState.from_bytes(raw)
-                snapshot = orjson.dumps(state.snapshot())
-                await send(self.topics.product_state, pid.encode(), snapshot, None, None, None)
-            self.metrics.snapshots.inc(len(pids))
-        if unacked and self.stream is not None:
+            cache = self._cache.get(partition) if partition != self._busy else None
+            state = cache.get(pid) if cache is not None else None
+            if state is None:
+                raw = PartitionStore(self.table, partition).get(state_key(pid))
+                if raw is None:
+                    continue
+                state = ProductState.from_bytes(raw)
+            await self._write_snapshot(state)
+        if self.stream is not None:
             ack = self.stream.ack
-            for event in unacked:
+            for event in reflected:
                 await ack(event)
-        self.metrics.buffer_fill.set(0.0)
+        self.metrics.buffer_fill.set(len(self._unacked) / self.max_unacked)
         self._room.set()
 
-    def forget_partitions(self, partitions: set[int]) -> None:
-        """Drop what is kept in memory for revoked partitions: pending snapshots
-        (the new owner replays un-acked events, which marks those products for a
-        snapshot again) and cached states (the new owner will change them)."""
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Forget what is kept in memory for revoked partitions.
+
+        Faust has already waited for every delivered event to be acked
+        (``stream_wait_empty``), which the next flush does, so nothing of these
+        partitions is pending any more; their cached states may change elsewhere.
+        """
+        await self._idle.wait()
+        self.snapshots.forget(partitions)
         for partition in partitions:
-            self._dirty.pop(partition, None)
             self._cache.pop(partition, None)
+
+    async def on_shutdown(self) -> None:
+        """Write every pending snapshot and ack everything before Faust's last commit."""
+        await self._idle.wait()
+        await self.flush()
 
     def read_state(self, product_id: str) -> ProductState | None:
         """This worker's copy of a product (None if absent or not stored here)."""

@@ -120,13 +120,31 @@ class FlowMonitor:
                 stalled.add(tp)
         if stalled - self.stalled:
             log.error(
-                "input stalled: no progress for %.0fs with lag on %s",
+                "input stalled: no progress for %.0fs with lag on %s (%s)",
                 self.stall_after_s,
                 ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled)),
+                self._fetch_states(stalled),
             )
         self.stalled = stalled
         self.lag = lag
         return stalled
+
+    def _fetch_states(self, tps: set[TP]) -> str:
+        """aiokafka's view of stalled partitions, for the log: the first clue."""
+        try:
+            consumer: Any = self.hunt.app.consumer
+            assignment = consumer._thread._consumer._subscription.subscription.assignment
+            states = []
+            for tp in sorted(tps):
+                st = assignment.state_value(tp)
+                states.append(
+                    f"{tp.topic}[{tp.partition}]: position={getattr(st, '_position', None)}"
+                    f" reset={getattr(st, '_reset_strategy', None)}"
+                    f" paused={getattr(st, 'paused', None)}"
+                )
+            return "; ".join(states)
+        except Exception as exc:  # diagnostics only; never fail the monitor for them
+            return f"fetch state unavailable: {exc!r}"
 
     async def tick(self) -> None:
         """One sample: lag, stall, flow-control gauges, readiness gauge."""

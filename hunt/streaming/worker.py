@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -43,6 +45,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"hunt worker: {exc}", file=sys.stderr)
         return 2
+    # `kill -USR1 <pid>` prints every thread's stack: the first look at a stuck worker.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -64,6 +68,8 @@ def main(argv: list[str]) -> int:
         print(f"hunt worker: {exc}", file=sys.stderr)
         return 2
     install_views(hunt)
+    if hunt.engine.guard is not None:
+        hunt.engine.guard.install_signal_handler()
     worker = Worker(hunt.app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner lowers the root logger to DEBUG so every debug call
     # (aiokafka logs one per send) builds a record: measured 6% of CPU. No spinner.
@@ -73,6 +79,8 @@ def main(argv: list[str]) -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    if code == 0 and not hunt.app._crash_reason:
+    # A batch cut off by the shutdown may have reached RocksDB but not the changelog;
+    # then the local tables must not be trusted on the next start.
+    if code == 0 and not hunt.app._crash_reason and not hunt.engine.in_batch:
         (settings.data_dir / _CLEAN_MARK).touch()
     return code

@@ -41,8 +41,10 @@ def test_sigkill_mid_stream_then_restart_matches_ground_truth(
         worker.start()
         worker.wait_ready()
         wait_for(
-            lambda: not gt.state_mismatches(
-                expected.products, latest_states(dep.bootstrap, dep.topics["product_state"])
+            lambda: (
+                not gt.state_mismatches(
+                    expected.products, latest_states(dep.bootstrap, dep.topics["product_state"])
+                )
             ),
             120,
             "product states to match the oracle after the restart",

@@ -87,3 +87,19 @@ def test_ids_are_forgotten_only_after_horizon_plus_grace() -> None:
     assert dedup.forget_expired(s) == 1
     assert not any(b"old" in k for k in store.data)
     assert s.dedup_buckets["b"] == sorted(s.dedup_buckets["b"]) and 0 not in s.dedup_buckets["b"]
+
+
+def test_ids_whose_application_never_landed_do_not_make_duplicates() -> None:
+    """A crash after a batch's ids reached the changelog but before the product's
+    record did: the restored state lacks the watermark, so the replay applies."""
+    s, dedup, _ = setup()
+    apply_event(s, "b", "b0", 6, view("e0", 0), Rules(), dedup)
+    before = s.to_bytes()  # the product's last record that reached the changelog
+    apply_event(s, "b", "b0", 7, view("e1", 0), Rules(), dedup)  # its id landed, its record not
+    restored = ProductState.from_bytes(before)
+    assert apply_event(restored, "b", "b0", 7, view("e1", 0), Rules(), dedup)[0] is Outcome.APPLIED
+    assert restored.events_applied == 2
+    # ...while the same id from another partition, once the watermark covers it, is a duplicate.
+    assert (
+        apply_event(restored, "b", "b5", 1, view("e1", 0), Rules(), dedup)[0] is Outcome.DUPLICATE
+    )

@@ -1,0 +1,272 @@
+"""Phase 5: end-to-end latency at fixed shares of hunt's throughput, and its floor.
+
+A paced stream of realistic traffic (``hunt.ops.traffic``, event time = wall
+time) is offered at a fixed rate; every ``PROBE_EVERY``-th record is a probe:
+the only event of a product nobody else touches.  Its latency is the wall time
+from handing it to the producer until the first output record keyed by that
+product is read back: for hunt a ``hunt.product-state`` snapshot, and for the
+half of the probes that are stock counts of 0 also the ``stockout`` alert.
+The floor runs the same stream through raw aiokafka (``baselines relay``):
+produce -> consume -> produce -> consume, no state, same broker, same reader.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from hunt.ops.bench import kafka
+from hunt.ops.bench.context import Run
+from hunt.ops.bench.reference import REPO
+from hunt.ops.bench.throughput import engine_process, python_module
+from hunt.ops.traffic import TraceRecord, generate
+
+__all__ = ["LOADS", "floor_loads", "hunt_loads", "summarize"]
+
+LOADS = (25, 50, 75)  # percent of hunt's measured throughput
+PROBE_EVERY = 20  # one record in 20 is a probe: hundreds of samples per load, 5% extra products
+WARMUP_SHARE = 0.1  # probes in the first 10% of a load are not counted (pipelines filling)
+SETTLE_S = 15.0  # after the last probe, wait this long for stragglers; later ones count as lost
+PACE_SLACK_S = 0.002  # sleep only when this far ahead of schedule
+PRODUCER = {"linger.ms": 1, "acks": "all", "partitioner": "murmur2_random"}  # no batching delay
+
+
+@dataclass
+class _Watch:
+    """First arrival time of each probe key on each watched topic."""
+
+    seen: dict[tuple[str, bytes], float] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _watch(
+    bootstrap: str, topics: Sequence[str], partitions: int, watch: _Watch, ready: threading.Event
+) -> None:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "hunt-bench-latency",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+        }
+    )
+    try:
+        tps = []
+        for t in topics:
+            for p in range(partitions):
+                high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                tps.append(TopicPartition(t, p, high))
+        consumer.assign(tps)
+        ready.set()
+        while not watch.stop.is_set():
+            for msg in consumer.consume(1000, timeout=0.05):
+                now = time.time()
+                key = msg.key()
+                if msg.error() or key is None or not key.startswith(b"probe-"):
+                    continue
+                watch.seen.setdefault((msg.topic(), key), now)
+    finally:
+        consumer.close()
+
+
+def _probe(tag: str, i: int, alerting: bool) -> TraceRecord:
+    pid = f"probe-{tag}-{i}"
+    ts = time.time_ns() // 1_000_000
+    if alerting:  # first inventory event, a count of 0: unknown -> out fires a stockout
+        body: dict[str, Any] = {
+            "event_id": f"pi-{tag}-{i}",
+            "ts": ts,
+            "product_id": pid,
+            "warehouse": "w-1",
+            "kind": "count",
+            "qty": 0,
+        }
+        return TraceRecord("inventory", pid.encode(), orjson.dumps(body), False, False)
+    body = {"event_id": f"pb-{tag}-{i}", "ts": ts, "product_id": pid, "kind": "view"}
+    return TraceRecord("behavior", pid.encode(), orjson.dumps(body), False, False)
+
+
+def _background(tag: str, products: int, n: int, rate: float) -> list[TraceRecord]:
+    """Simulator traffic with event ids of its own, never a re-send of a backlog event."""
+    start = time.time_ns() // 1_000_000
+    prefix = f'"event_id":"L{tag}'.encode()
+    return [
+        r._replace(value=r.value.replace(b'"event_id":"', prefix, 1))
+        for r in generate(zlib.crc32(tag.encode()), products, n, start, rate)
+    ]
+
+
+def _offer(
+    run: Run,
+    tag: str,
+    rate: float,
+    seconds: float,
+    inputs: tuple[str, str],
+    outputs: Sequence[str],
+) -> tuple[dict[bytes, tuple[float, bool]], _Watch, float]:
+    """Offer paced traffic with probes; return probe send times, the reader's view, the rate."""
+    n = max(1, int(rate * seconds))
+    background = iter(_background(tag, run.plan.products, n, rate))
+    watch, ready = _Watch(), threading.Event()
+    reader = threading.Thread(
+        target=_watch, args=(run.bootstrap, outputs, run.partitions, watch, ready), daemon=True
+    )
+    reader.start()
+    ready.wait(30)
+    producer = kafka.bulk_producer(run.bootstrap, **PRODUCER)
+    sent: dict[bytes, tuple[float, bool]] = {}
+    t0 = time.monotonic()
+    probes = 0
+    for i in range(n):
+        ahead = t0 + i / rate - time.monotonic()
+        if ahead > PACE_SLACK_S:
+            time.sleep(ahead)
+        if i % PROBE_EVERY == PROBE_EVERY - 1:
+            record = _probe(tag, probes, alerting=probes % 2 == 1)
+            probes += 1
+            sent[record.key or b""] = (time.time(), record.topic_kind == "inventory")
+        else:
+            record = next(background)
+        kafka.send(
+            producer,
+            inputs[0] if record.topic_kind == "behavior" else inputs[1],
+            record.value,
+            record.key,
+        )
+        producer.poll(0)
+    offered = n / max(time.monotonic() - t0, 1e-6)
+    producer.flush(60)
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline and not _all_seen(sent, watch, outputs):
+        time.sleep(0.2)
+    watch.stop.set()
+    reader.join(10)
+    return sent, watch, offered
+
+
+def _all_seen(sent: dict[bytes, tuple[float, bool]], watch: _Watch, outputs: Sequence[str]) -> bool:
+    state = outputs[0]
+    return all((state, k) in watch.seen for k in sent)
+
+
+def _percentiles(samples: list[float]) -> dict[str, float | None]:
+    if not samples:
+        return {"p50": None, "p99": None, "max": None}
+    s = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(s[-1], 1)}
+
+
+def summarize(
+    sent: dict[bytes, tuple[float, bool]],
+    watch: _Watch,
+    state_topic: str,
+    alert_topic: str | None,
+    offered: float,
+) -> dict[str, Any]:
+    """p50/p99/max in ms of probe -> first output (and -> alert), warm-up excluded."""
+    ordered = sorted(sent.items(), key=lambda kv: kv[1][0])
+    counted = ordered[int(len(ordered) * WARMUP_SHARE) :]
+    state_ms = [
+        (watch.seen[(state_topic, k)] - t) * 1000
+        for k, (t, _) in counted
+        if (state_topic, k) in watch.seen
+    ]
+    out: dict[str, Any] = {
+        **_percentiles(state_ms),
+        "samples": len(state_ms),
+        "lost": len(counted) - len(state_ms),
+        "offered_eps": round(offered, 1),
+    }
+    if alert_topic is not None:
+        alerting = [(k, t) for k, (t, a) in counted if a]
+        alert_ms = [
+            (watch.seen[(alert_topic, k)] - t) * 1000
+            for k, t in alerting
+            if (alert_topic, k) in watch.seen
+        ]
+        out["alert"] = {
+            **_percentiles(alert_ms),
+            "samples": len(alert_ms),
+            "lost": len(alerting) - len(alert_ms),
+        }
+    return out
+
+
+def hunt_loads(run: Run, topics: dict[str, str], hunt_eps: float) -> dict[str, Any]:
+    """Latency of a running hunt worker at each load in :data:`LOADS`."""
+    result: dict[str, Any] = {}
+    inputs = (topics["behavior"], topics["inventory"])
+    outputs = (topics["product_state"], topics["alerts"])
+    for load in LOADS:
+        sent, watch, offered = _offer(
+            run, f"h{load}", hunt_eps * load / 100, run.plan.latency_s, inputs, outputs
+        )
+        result[str(load)] = summarize(sent, watch, outputs[0], outputs[1], offered)
+    return result
+
+
+def floor_loads(run: Run, hunt_eps: float) -> dict[str, Any]:
+    """The same loads through produce -> aiokafka relay -> consume: no engine, no state."""
+    source, sink = run.topic("latency-in"), run.topic("latency-out")
+    kafka.create_topics(run.bootstrap, [source, sink], run.partitions)
+    argv = python_module(
+        "hunt.ops.bench.baselines",
+        "relay",
+        "--bootstrap",
+        run.bootstrap,
+        "--inputs",
+        source,
+        "--output",
+        sink,
+        "--group",
+        run.group("relay"),
+    )
+    result: dict[str, Any] = {}
+    with engine_process(argv, run.work / "relay.log", REPO):
+        _warm_up(run, source, sink)
+        for load in LOADS:
+            sent, watch, offered = _offer(
+                run,
+                f"f{load}",
+                hunt_eps * load / 100,
+                run.plan.latency_s,
+                (source, source),
+                (sink,),
+            )
+            result[str(load)] = summarize(sent, watch, sink, None, offered)
+    return result
+
+
+def _warm_up(run: Run, source: str, sink: str, timeout_s: float = 120.0) -> None:
+    """Wait until the relay has joined its group and forwards records."""
+    producer = kafka.bulk_producer(run.bootstrap, **PRODUCER)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": run.bootstrap,
+            "group.id": "hunt-bench-warmup",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.assign([TopicPartition(sink, p, 0) for p in range(run.partitions)])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            producer.produce(source, value=b"{}", key=b"warm-up")
+            producer.flush(10)
+            if any(not m.error() for m in consumer.consume(100, timeout=1.0)):
+                return
+        raise RuntimeError(f"the latency relay forwarded nothing within {timeout_s:.0f} s")
+    finally:
+        consumer.close()
