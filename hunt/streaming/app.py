@@ -79,9 +79,11 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         stream_buffer_maxsize=plan.stream_buffer_events,
         broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
         table_standby_replicas=1,
-        # At a rebalance Faust waits until every delivered event is acked; the
-        # snapshot flush acks them within an interval (and on_before_shutdown at stop).
-        stream_wait_empty=True,
+        # Faust would wait for every delivered event to be acked at a rebalance or
+        # stop, but events still in its take-buffer are never handed over then, so
+        # it can wait for ever. Not waiting is safe here: the engine acks nothing of
+        # a revoked partition and every partition is re-read from its commit.
+        stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 5,  # Kafka's 1:3+ rule, with room.
         # Faust's built-in views expose internals and raw table data: off unless asked.
@@ -149,6 +151,10 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(app: faust.App, **_: Any) -> None:
         await engine.on_shutdown()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
+        engine.on_assigned({tp.partition for tp in assigned if tp.topic in source.topics})
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:

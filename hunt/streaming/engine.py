@@ -104,6 +104,8 @@ class Engine:
         self._busy: int | None = None  # the partition a batch is changing right now
         self.guard: PauseGuard | None = None  # set by the app: exits if we were paused
         self.in_batch = False
+        self.stopping = False
+        self.assigned: set[int] = set()  # partition numbers this worker owns right now
         self._idle = asyncio.Event()  # set while no batch is being applied
         self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
@@ -128,10 +130,15 @@ class Engine:
             for event in events:
                 groups.setdefault(event.message.partition, []).append(event)
             for partition, group in groups.items():
-                await self._process_partition(partition, group)
+                # Events buffered before a rebalance may be of a partition that is not
+                # ours any more: skip them un-acked; whoever owns it re-reads them.
+                if partition in self.assigned:
+                    await self._process_partition(partition, group)
         finally:
             self._idle.set()
         self.in_batch = False
+        if self.stopping:
+            await self.flush()
         self.metrics.batch_size.observe(len(events))
         now = time.time()
         self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
@@ -291,24 +298,42 @@ class Engine:
         if self.stream is not None:
             ack = self.stream.ack
             for event in reflected:
-                await ack(event)
+                # A partition revoked meanwhile is not ours to ack: Faust has dropped
+                # its bookkeeping, and a stale ack could make it commit backwards.
+                if event.message.partition in self.assigned:
+                    await ack(event)
         self.metrics.buffer_fill.set(len(self._unacked) / self.max_unacked)
         self._room.set()
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Forget what is kept in memory for revoked partitions.
+        """Give up revoked partitions without acking anything more of them.
 
-        Faust has already waited for every delivered event to be acked
-        (``stream_wait_empty``), which the next flush does, so nothing of these
-        partitions is pending any more; their cached states may change elsewhere.
+        The batch in flight finishes and its writes reach the broker first (the
+        next owner restores from them); then un-acked events, pending snapshots and
+        cached states of the partitions are dropped. Every owner re-reads its
+        partitions from the committed offset after a rebalance, so the dropped
+        events come again, are skipped by watermark, and mark their products for
+        a snapshot again.
         """
+        self.assigned -= partitions
         await self._idle.wait()
+        await self.app.producer.flush()
+        self._unacked = [e for e in self._unacked if e.message.partition not in partitions]
         self.snapshots.forget(partitions)
         for partition in partitions:
             self._cache.pop(partition, None)
 
+    def on_assigned(self, partitions: set[int]) -> None:
+        self.assigned = set(partitions)
+
     async def on_shutdown(self) -> None:
-        """Write every pending snapshot and ack everything before Faust's last commit."""
+        """Write every pending snapshot and ack everything before Faust's last commit.
+
+        From here on each batch is flushed as soon as it is applied: Faust waits
+        for every delivered event to be acked before it stops, and the timer that
+        flushes is no longer running.
+        """
+        self.stopping = True
         await self._idle.wait()
         await self.flush()
 

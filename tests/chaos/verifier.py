@@ -101,6 +101,9 @@ def _check_http(
     expected: dict[str, dict[str, Any]], worker: Worker, verdict: Verdict, sample: int
 ) -> None:
     pids = sorted(expected)[:: max(1, len(expected) // sample)][:sample]
+    # A 503 (with Retry-After) is the documented answer while a rebalance or
+    # recovery runs: wait until the worker is ready, as a client would retry.
+    worker.wait_ready()
     for pid in pids:
         status, body = worker.get_json(f"/products/{pid}")
         verdict.http_checked += 1
