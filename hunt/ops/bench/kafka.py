@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from hunt.ops.traffic import TraceRecord
 
@@ -160,13 +160,14 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> Iterator[Any]:
         deadline = time.monotonic() + 300
         while pending and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, timeout=1.0):
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
+                err, partition, offset = msg.error(), msg.partition(), msg.offset()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(partition)
                     continue
                 yield msg
-                if msg.offset() >= ends[msg.partition()] - 1:
-                    pending.discard(msg.partition())
+                if partition is not None and offset is not None and offset >= ends[partition] - 1:
+                    pending.discard(partition)
     finally:
         consumer.close()
 

@@ -69,9 +69,10 @@ def _watch(
             for msg in consumer.consume(1000, timeout=0.05):
                 now = time.time()
                 key = msg.key()
-                if msg.error() or key is None or not key.startswith(b"probe-"):
+                topic = msg.topic()
+                if msg.error() or topic is None or key is None or not key.startswith(b"probe-"):
                     continue
-                watch.seen.setdefault((msg.topic(), key), now)
+                watch.seen.setdefault((topic, key), now)
     finally:
         consumer.close()
 
