@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from aiohttp import web as aioweb
 from faust.web import Request
 
-__all__ = ["BadRequest", "int_param", "json_response", "unavailable"]
+__all__ = ["BadRequest", "choice_param", "int_param", "json_response", "unavailable"]
 
 RETRY_AFTER_S = 1  # a rebalance with local recovery usually settles within seconds.
 
@@ -43,4 +44,11 @@ def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> in
         raise BadRequest(f"{name}={raw!r}: expected an integer") from None
     if not lo <= value <= hi:
         raise BadRequest(f"{name}={value}: must be between {lo} and {hi}")
+    return value
+
+
+def choice_param(request: Request, name: str, default: str, choices: Iterable[str]) -> str:
+    value: str = request.query.get(name, default)
+    if value not in choices:
+        raise BadRequest(f"{name}={value!r}: expected one of {', '.join(choices)}")
     return value

@@ -19,7 +19,7 @@ from faust.web import Request, Response, View
 from hunt.domain.product import ProductState
 from hunt.streaming.monitor import STATE_PREFIX
 from hunt.streaming.store import PartitionStore
-from hunt.web.http import BadRequest, int_param, json_response
+from hunt.web.http import BadRequest, choice_param, int_param, json_response
 from hunt.web.queries import ALERT_KINDS, METRICS, local_alerts, local_stock, local_top
 
 if TYPE_CHECKING:
@@ -58,10 +58,8 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
 
     @app.page("/_hunt/local/top")
     async def top(view: View, request: Request) -> Response:
-        metric = request.query.get("metric", "units")
         try:
-            if metric not in METRICS:
-                raise BadRequest(f"metric={metric!r}")
+            metric = choice_param(request, "metric", "units", METRICS)
             since = int(request.query["since"])
             minutes = int_param(request, "minutes", 15, 1, 100_000)
             n = int_param(request, "n", 10, 1, 100_000)

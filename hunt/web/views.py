@@ -27,7 +27,7 @@ from hunt.streaming.monitor import FlowMonitor, install_monitor
 from hunt.streaming.routing import home_partition
 from hunt.web import dashboard, local
 from hunt.web.auth import install_auth
-from hunt.web.http import BadRequest, int_param, json_response, unavailable
+from hunt.web.http import BadRequest, choice_param, int_param, json_response, unavailable
 from hunt.web.queries import ALERT_KINDS, METRICS, merge_alerts, merge_stock, merge_top, top_since
 from hunt.web.routing import FORWARDED, Cluster, PeerError, check_coverage
 
@@ -108,10 +108,8 @@ def install_views(hunt: Hunt) -> FlowMonitor:
     @app.page("/top")
     async def top(view: View, request: Request) -> Response:
         """Top products across all workers for a counter over the last N stream minutes."""
-        metric = request.query.get("metric", "units")
         try:
-            if metric not in METRICS:
-                raise BadRequest(f"metric={metric!r}: expected one of {', '.join(METRICS)}")
+            metric = choice_param(request, "metric", "units", METRICS)
             minutes = int_param(request, "minutes", 15, 1, MAX_MINUTES)
             n = int_param(request, "n", 10, 1, MAX_N)
         except BadRequest as exc:
