@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from tests import oracle
-from tests.harness import Deployment, Worker, latest_states, read_topic
+from tests.harness import Deployment, Worker, latest_states, read_topic, wait_for
 
 __all__ = ["ORDER_FREE_ALERTS", "Verdict", "verify"]
 
@@ -105,7 +105,14 @@ def _check_http(
     # recovery runs: wait until the worker is ready, as a client would retry.
     worker.wait_ready()
     for pid in pids:
-        status, body = worker.get_json(f"/products/{pid}")
+        # The owner may still be settling a rebalance: it answers 503 + Retry-After
+        # until it is ready, which a client retries (bounded), never a wrong answer.
+        status, body = wait_for(
+            lambda pid=pid: (r := worker.get_json(f"/products/{pid}"))[0] != 503 and r,
+            60,
+            f"/products/{pid} to answer other than 503",
+            poll=1.0,
+        )
         verdict.http_checked += 1
         if status != 200 or body != expected[pid]:
             verdict.wrong += 1
