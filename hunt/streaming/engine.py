@@ -115,7 +115,6 @@ class Engine:
         self.snapshots = Coalescer()
         self._room = asyncio.Event()
         self._room.set()
-        self.progress_at = time.monotonic()  # last time a batch finished; read by /readyz
         self.recent_alerts: list[Alert] = []
         self.stream_time = 0  # newest event time applied on this worker (ms); /top uses it.
 
@@ -142,7 +141,6 @@ class Engine:
         self.metrics.batch_size.observe(len(events))
         now = time.time()
         self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
-        self.progress_at = time.monotonic()
         fill = len(self._unacked) / self.max_unacked
         self.metrics.buffer_fill.set(fill)
         if fill >= 1.0:
