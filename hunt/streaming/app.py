@@ -18,6 +18,7 @@ from hunt.config import Settings
 from hunt.streaming.consumer import RewindingConsumer
 from hunt.streaming.engine import Engine, EngineTopics
 from hunt.streaming.fencing import TICK_S, PauseGuard
+from hunt.streaming.intake import batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 
@@ -124,9 +125,8 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
 
     @app.agent(source, name="hunt.process")
     async def process(stream: Any) -> None:
-        # ``noack_take`` is faust-streaming's; its StreamT protocol does not declare it.
         engine.stream = stream
-        async for events in stream.noack_take(settings.batch_max, settings.batch_within_s):
+        async for events in batches(stream, settings.batch_max, settings.batch_within_s):
             try:
                 await engine.process(events)
             except Exception as exc:
@@ -139,6 +139,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     @app.timer(settings.snapshot_interval_s, name="hunt.snapshots")  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
         await engine.flush()
+        await engine.heal(cast(RewindingConsumer, app.consumer).positions)
 
     guard = PauseGuard(settings.session_timeout_s)
     engine.guard = guard
@@ -155,6 +156,17 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
         engine.on_assigned({tp.partition for tp in assigned if tp.topic in source.topics})
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def on_rebalance_complete(app: faust.App, **_: Any) -> None:
+        # Faust sends ``on_partitions_assigned`` after starting table recovery, and
+        # a recovery with nothing to read can resume the input partitions before
+        # that: the engine then skipped their first events as not owned (measured:
+        # a 22-offset head gap that stalled the commit and lost the events). This
+        # signal comes before the input partitions are resumed and sought.
+        engine.on_assigned(
+            {tp.partition for tp in app.consumer.assignment() if tp.topic in source.topics}
+        )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:

@@ -32,6 +32,7 @@ from hunt.domain.errors import Rejected
 from hunt.domain.events import Event, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
+from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import PauseGuard
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.routing import home_partition
@@ -117,6 +118,9 @@ class Engine:
         self._room.set()
         self.recent_alerts: list[Alert] = []
         self.stream_time = 0  # newest event time applied on this worker (ms); /top uses it.
+        self.continuity = Continuity(
+            app, (topics.behavior, topics.inventory, topics.reroute), metrics
+        )
 
     # -- the batch path ----------------------------------------------------------------
 
@@ -132,7 +136,9 @@ class Engine:
                 # Events buffered before a rebalance may be of a partition that is not
                 # ours any more: skip them un-acked; whoever owns it re-reads them.
                 if partition in self.assigned:
-                    await self._process_partition(partition, group)
+                    group = await self.continuity.in_sequence(group)
+                    if group:
+                        await self._process_partition(partition, group)
         finally:
             self._idle.set()
         self.in_batch = False
@@ -303,6 +309,15 @@ class Engine:
         self.metrics.buffer_fill.set(len(self._unacked) / self.max_unacked)
         self._room.set()
 
+    async def heal(self, positions: Callable[[set[TP]], dict[TP, int | None]]) -> None:
+        """Rewind partitions whose fetched records never arrived (see continuity.py)."""
+        if self.stream is None or not self.assigned:
+            return
+        queue = cast(Any, self.stream.channel).queue
+        waiting = {e.message.tp for e in list(getattr(queue, "_queue", ()))}
+        waiting.update(e.message.tp for e in self._unacked)
+        await self.continuity.heal(self.assigned, waiting, positions)
+
     async def on_revoked(self, partitions: set[int]) -> None:
         """Give up revoked partitions without acking anything more of them.
 
@@ -321,8 +336,18 @@ class Engine:
         for partition in partitions:
             self._cache.pop(partition, None)
 
+    def pending_for(self, tp: TP) -> str:
+        """Applied-but-unacked events of ``tp`` (offset range), for stall diagnostics."""
+        offsets = [
+            e.message.offset
+            for e in self._unacked
+            if e.message.topic == tp.topic and e.message.partition == tp.partition
+        ]
+        return f"{len(offsets)}:{min(offsets, default=None)}..{max(offsets, default=None)}"
+
     def on_assigned(self, partitions: set[int]) -> None:
         self.assigned = set(partitions)
+        self.continuity.reset()  # Faust seeks every partition to its commit after a rebalance
 
     async def on_shutdown(self) -> None:
         """Write every pending snapshot and ack everything before Faust's last commit.

@@ -31,6 +31,11 @@ class Metrics:
         self.rerouted = Counter(
             "hunt_rerouted", "Records forwarded to their product's home partition", registry=r
         )
+        self.rewinds = Counter(
+            "hunt_rewinds",
+            "Times a source partition was sought back to a hole in its offsets",
+            registry=r,
+        )
         self.products = Gauge(
             "hunt_products_tracked", "Products with state on this worker's partitions", registry=r
         )

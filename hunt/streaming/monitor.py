@@ -137,10 +137,20 @@ class FlowMonitor:
             states = []
             for tp in sorted(tps):
                 st = assignment.state_value(tp)
+                acked = consumer._acked.get(tp) or []
                 states.append(
                     f"{tp.topic}[{tp.partition}]: position={getattr(st, '_position', None)}"
                     f" reset={getattr(st, '_reset_strategy', None)}"
                     f" paused={getattr(st, 'paused', None)}"
+                    f" | faust: read={consumer._read_offset.get(tp)}"
+                    f" committed={consumer._committed_offset.get(tp)}"
+                    f" acked={len(acked)}:{min(acked, default=None)}..{max(acked, default=None)}"
+                    f" buffered={tp in consumer._buffered_partitions}"
+                    f" paused={tp in consumer._paused_partitions}"
+                    f" active={tp in (consumer._active_partitions or ())}"
+                    f" unacked={sum(1 for m in consumer._unacked_messages if m.tp == tp)}"
+                    f" | engine: assigned={tp.partition in self.hunt.engine.assigned}"
+                    f" pending={self.hunt.engine.pending_for(tp)}"
                 )
             return "; ".join(states)
         except Exception as exc:  # diagnostics only; never fail the monitor for them
