@@ -9,7 +9,14 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request
 
-__all__ = ["BadRequest", "choice_param", "int_param", "json_response", "unavailable"]
+__all__ = [
+    "BadRequest",
+    "choice_param",
+    "int_param",
+    "json_response",
+    "optional_choice_param",
+    "unavailable",
+]
 
 RETRY_AFTER_S = 1  # a rebalance with local recovery usually settles within seconds.
 
@@ -49,6 +56,18 @@ def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> in
 
 def choice_param(request: Request, name: str, default: str, choices: Iterable[str]) -> str:
     value: str = request.query.get(name, default)
+    _check_choice(name, value, choices)
+    return value
+
+
+def optional_choice_param(request: Request, name: str, choices: Iterable[str]) -> str | None:
+    """An enumerated parameter whose absence (or empty value) means "any"."""
+    value: str | None = request.query.get(name) or None
+    if value is not None:
+        _check_choice(name, value, choices)
+    return value
+
+
+def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
     if value not in choices:
         raise BadRequest(f"{name}={value!r}: expected one of {', '.join(choices)}")
-    return value

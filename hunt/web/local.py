@@ -19,7 +19,13 @@ from faust.web import Request, Response, View
 from hunt.domain.product import ProductState
 from hunt.streaming.monitor import STATE_PREFIX
 from hunt.streaming.store import PartitionStore
-from hunt.web.http import BadRequest, choice_param, int_param, json_response
+from hunt.web.http import (
+    BadRequest,
+    choice_param,
+    int_param,
+    json_response,
+    optional_choice_param,
+)
 from hunt.web.queries import ALERT_KINDS, METRICS, local_alerts, local_stock, local_top
 
 if TYPE_CHECKING:
@@ -82,10 +88,8 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
 
     @app.page("/_hunt/local/alerts")
     async def alerts(view: View, request: Request) -> Response:
-        kind = request.query.get("kind") or None
-        if kind is not None and kind not in ALERT_KINDS:
-            return json_response({"error": f"kind={kind!r}"}, 400)  # type: ignore[no-any-return]
         try:
+            kind = optional_choice_param(request, "kind", ALERT_KINDS)
             limit = int_param(request, "limit", 50, 1, 100_000)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]

@@ -27,7 +27,14 @@ from hunt.streaming.monitor import FlowMonitor, install_monitor
 from hunt.streaming.routing import home_partition
 from hunt.web import dashboard, local
 from hunt.web.auth import install_auth
-from hunt.web.http import BadRequest, choice_param, int_param, json_response, unavailable
+from hunt.web.http import (
+    BadRequest,
+    choice_param,
+    int_param,
+    json_response,
+    optional_choice_param,
+    unavailable,
+)
 from hunt.web.queries import ALERT_KINDS, METRICS, merge_alerts, merge_stock, merge_top, top_since
 from hunt.web.routing import FORWARDED, Cluster, PeerError, check_coverage
 
@@ -155,10 +162,8 @@ def install_views(hunt: Hunt) -> FlowMonitor:
     @app.page("/alerts")
     async def alerts(view: View, request: Request) -> Response:
         """The most recent alerts of every worker, newest event time first."""
-        kind = request.query.get("kind") or None
         try:
-            if kind is not None and kind not in ALERT_KINDS:
-                raise BadRequest(f"kind={kind!r}: expected one of {', '.join(ALERT_KINDS)}")
+            kind = optional_choice_param(request, "kind", ALERT_KINDS)
             limit = int_param(request, "limit", 50, 1, MAX_ALERTS)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
