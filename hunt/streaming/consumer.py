@@ -26,8 +26,8 @@ to the consumer thread, like every other call Faust makes on it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -47,20 +47,26 @@ class RewindingConsumer(faust_aiokafka.Consumer):
                 await self.seek(TP(tp.topic, tp.partition), 0)
         return committed
 
-    def positions(self, tps: set[TP]) -> dict[TP, int | None]:
-        """aiokafka's fetch position (next offset it will return) per partition.
+    def fetch_states(self, tps: Iterable[TP]) -> dict[TP, Any]:
+        """aiokafka's per-partition fetch state (position, reset, paused), or None.
 
-        Read from the consumer thread's state without a round trip: a single
-        attribute read, and a stale value only delays a decision by one tick.
+        Read from the consumer thread's state without a round trip: single
+        attribute reads; a stale value only delays a decision by one tick.
         """
         assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
-        out: dict[TP, int | None] = {}
+        out: dict[TP, Any] = {}
         for tp in tps:
             try:
-                out[tp] = assignment.state_value(tp)._position
+                out[tp] = assignment.state_value(tp)
             except Exception:  # not assigned (any more)
                 out[tp] = None
         return out
+
+    def positions(self, tps: set[TP]) -> dict[TP, int | None]:
+        """aiokafka's fetch position (next offset it will return) per partition."""
+        return {
+            tp: None if st is None else st._position for tp, st in self.fetch_states(tps).items()
+        }
 
     async def _seek(self, partition: TP, offset: int) -> None:
         thread = self._thread

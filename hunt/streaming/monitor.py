@@ -133,10 +133,10 @@ class FlowMonitor:
         """aiokafka's view of stalled partitions, for the log: the first clue."""
         try:
             consumer: Any = self.hunt.app.consumer
-            assignment = consumer._thread._consumer._subscription.subscription.assignment
+            fetch = consumer.fetch_states(tps)
             states = []
             for tp in sorted(tps):
-                st = assignment.state_value(tp)
+                st = fetch[tp]
                 acked = consumer._acked.get(tp) or []
                 states.append(
                     f"{tp.topic}[{tp.partition}]: position={getattr(st, '_position', None)}"
