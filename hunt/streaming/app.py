@@ -27,7 +27,6 @@ __all__ = ["Hunt", "build"]
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "state"
-SNAPSHOT_TICK_S = 0.05  # a deferred snapshot is written at most 50 ms after its interval is up.
 
 
 @dataclass
@@ -79,7 +78,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         producer_max_batch_size=plan.producer_batch_bytes,
         consumer_max_fetch_size=plan.fetch_bytes_per_partition,
         stream_buffer_maxsize=plan.stream_buffer_events,
-        broker_commit_interval=1.0,  # events are acked at most one snapshot interval after applied.
+        broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
         table_standby_replicas=1,
         # Faust would wait for every delivered event to be acked at a rebalance or
         # stop, but events still in its take-buffer are never handed over then, so
@@ -137,13 +136,9 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
                 await app.crash(exc)
                 raise
 
-    @app.timer(min(SNAPSHOT_TICK_S, settings.snapshot_interval_s), name="hunt.snapshots")  # type: ignore[untyped-decorator]
+    @app.timer(settings.snapshot_interval_s, name="hunt.snapshots")  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
-        await engine.tick()
-
-    @app.timer(settings.snapshot_interval_s, name="hunt.heal")  # type: ignore[untyped-decorator]
-    async def heal() -> None:
-        engine.observe_lag()
+        await engine.flush()
         await engine.heal(cast(RewindingConsumer, app.consumer).positions)
 
     guard = PauseGuard(settings.session_timeout_s)
