@@ -105,10 +105,10 @@ def _pace(
 
 def overload(run: Run, hunt_eps: float) -> dict[str, Any]:
     rate = hunt_eps * OVERLOAD_FACTOR
-    n = int(rate * run.plan.overload_s)
+    target = int(rate * run.plan.overload_s)
+    n = min(target, int(OVERLOAD_EVENTS_MAX * run.plan.scale))
     hunt = HuntDeployment(run, run.name + "-over").start()
     seed = zlib.crc32(run.name.encode())
-    n = min(n, int(OVERLOAD_EVENTS_MAX * run.plan.scale))
     records = trace(seed, run.plan.products, n, time.time_ns() // 1_000_000, rate)
     inputs = (hunt.topics["behavior"], hunt.topics["inventory"])
     samples = _Samples()
@@ -140,7 +140,7 @@ def overload(run: Run, hunt_eps: float) -> dict[str, Any]:
             "target_eps": round(rate, 1),
             "seconds": run.plan.overload_s,
             "events": n,
-            "target_events": int(rate * run.plan.overload_s),
+            "target_events": target,
             "offered_s": round(n / max(offered, 1e-6), 1),
             "max_lag": samples.max_lag,
             "worker_alive": hunt.alive(),
