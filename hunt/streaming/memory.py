@@ -2,8 +2,8 @@
 
 Faust's defaults give each partition database a 2 GiB block cache and leave
 the rest unbounded in practice; here each consumer of memory gets a share of
-the budget, sized per partition, so a worker owning every partition (plus
-their standbys) stays inside it.
+the budget, sized per partition, so a worker owning every partition stays
+inside it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class MemoryPlan:
                 f"HUNT_MEMORY_BUDGET_MIB={settings.memory_budget_mib}: must exceed "
                 f"{_PYTHON_BASE_MIB} MiB, the worker's own footprint"
             )
-        # Active and standby databases: at most two per partition on one worker.
+        # Sized when standbys shared the budget (two databases per partition). They
+        # are off now (app.py); halving the share per database is kept until the
+        # overload RSS is measured with larger caches.
         databases = 2 * settings.partitions
         per_db = int(budget * _ROCKSDB_SHARE) // databases
         inputs = _INPUT_TOPICS * settings.partitions
