@@ -27,6 +27,7 @@ __all__ = ["Hunt", "build"]
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "state"
+SNAPSHOT_TICK_S = 0.05  # a deferred snapshot is written at most 50 ms after its interval is up.
 
 
 @dataclass
@@ -78,7 +79,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         producer_max_batch_size=plan.producer_batch_bytes,
         consumer_max_fetch_size=plan.fetch_bytes_per_partition,
         stream_buffer_maxsize=plan.stream_buffer_events,
-        broker_commit_interval=1.0,  # commits follow the 1 s snapshot flush that acks events.
+        broker_commit_interval=1.0,  # events are acked at most one snapshot interval after applied.
         # No standby replicas: a worker that became active for a partition it had
         # been a standby of restored a product state older than the changelog and
         # lost events whose input offsets were committed (chaos rolling SIGTERM:
@@ -141,9 +142,13 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
                 await app.crash(exc)
                 raise
 
-    @app.timer(settings.snapshot_interval_s, name="hunt.snapshots")  # type: ignore[untyped-decorator]
+    @app.timer(min(SNAPSHOT_TICK_S, settings.snapshot_interval_s), name="hunt.snapshots")  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
-        await engine.flush()
+        await engine.tick()
+
+    @app.timer(settings.snapshot_interval_s, name="hunt.heal")  # type: ignore[untyped-decorator]
+    async def heal() -> None:
+        engine.observe_lag()
         await engine.heal(cast(RewindingConsumer, app.consumer).positions)
 
     guard = PauseGuard(settings.session_timeout_s)

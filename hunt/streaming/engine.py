@@ -5,10 +5,14 @@ partition, in offset order, each record is decoded once, dead-lettered if bad,
 forwarded if it sits off its product's home partition, or applied to the
 product's state (:mod:`hunt.domain.processing` guards replays and duplicates).
 Each touched product is written once per batch, with its dedup ids before it
-on the same changelog partition. Events are acknowledged only after the
-snapshots that reflect them were handed to the producer, so a commit (which
-Faust precedes by a producer flush) never covers an event whose effects could
-still be lost.
+on the same changelog partition. A touched product's snapshot is written at
+the end of the batch unless it was written less than a snapshot interval ago;
+then the snapshot ticker writes it when the interval is up
+(:mod:`hunt.domain.coalesce`). Events are acknowledged only after the
+snapshots that reflect them were handed to the producer: at once if the batch
+deferred no product, else when its last deferred product is written. So a
+commit (which Faust precedes by a producer flush) never covers an event whose
+effects could still be lost.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ import orjson
 from faust.types import TP, EventT, Message, TableT
 
 from hunt.config import Settings
-from hunt.domain.coalesce import Coalescer
+from hunt.domain.coalesce import Key, Throttle
 from hunt.domain.dedup import DedupIndex, DedupPolicy
 from hunt.domain.errors import Rejected
 from hunt.domain.events import Event, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
+from hunt.streaming.ackqueue import AckQueue
 from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import PauseGuard
 from hunt.streaming.metrics import Metrics
@@ -111,10 +116,9 @@ class Engine:
         self._idle = asyncio.Event()  # set while no batch is being applied
         self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
-        # Applied events, acked by the next flush once the snapshots reflecting them
-        # have been handed to the producer.
-        self._unacked: list[EventT[Any]] = []
-        self.snapshots = Coalescer()
+        # Applied batches waiting for their deferred snapshots, acked in order.
+        self._held: AckQueue[EventT[Any]] = AckQueue(_partition_of)
+        self.snapshots = Throttle(settings.snapshot_interval_s)
         self._room = asyncio.Event()
         self._room.set()
         self.recent_alerts: list[Alert] = []
@@ -126,9 +130,11 @@ class Engine:
     # -- the batch path ----------------------------------------------------------------
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
-        """Apply one micro-batch; its events are acked by the next snapshot flush."""
+        """Apply one micro-batch, write the snapshots it may write now, ack or hold it."""
         self.in_batch = True  # stays True if the batch is cancelled half-way (see worker)
         self._idle.clear()
+        applied: list[EventT[Any]] = []
+        release: float | None = None
         try:
             groups: dict[int, list[EventT[Any]]] = {}
             for event in events:
@@ -139,24 +145,30 @@ class Engine:
                 if partition in self.assigned:
                     group = await self.continuity.in_sequence(group)
                     if group:
-                        await self._process_partition(partition, group)
+                        deferred = await self._process_partition(partition, group)
+                        applied.extend(group)
+                        if deferred is not None and (release is None or deferred > release):
+                            release = deferred
         finally:
             self._idle.set()
         self.in_batch = False
+        await self._ack(self._held.add(applied, release))
         if self.stopping:
             await self.flush()
         self.metrics.batch_size.observe(len(events))
         now = time.time()
         self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
-        fill = len(self._unacked) / self.max_unacked
+        fill = self._held.size / self.max_unacked
         self.metrics.buffer_fill.set(fill)
         if fill >= 1.0:
-            # Back-pressure: stop taking input until a flush acks; Faust then pauses
-            # fetching for partitions whose stream buffer is full.
+            # Back-pressure: stop taking input until the ticker acks; Faust then
+            # pauses fetching for partitions whose stream buffer is full.
             self._room.clear()
             await self._room.wait()
 
-    async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> None:
+    async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> float | None:
+        """Apply ``events`` of one partition; None if every touched product's snapshot
+        was written, else the time by which the ticker will have written the rest."""
         if self.guard is not None:
             self.guard.check()  # a paused worker's batch may belong to another worker now
         store = PartitionStore(self.table, partition)
@@ -210,11 +222,17 @@ class Engine:
                 await self._emit_alert(alert)
         now = time.monotonic()
         expired = 0
+        release: float | None = None
+        write_now: list[ProductState] = []
         for pid, state in states.items():
             dedup.forget_expired(state)
             store.put(state_key(pid), state.to_bytes())
             expired += state.take_expired_windows()
-            self.snapshots.mark(partition, pid, now)
+            deferred = self.snapshots.changed((partition, pid), now)
+            if deferred is None:
+                write_now.append(state)
+            elif release is None or deferred > release:
+                release = deferred
             cache[pid] = state
         while len(cache) > self.cache_per_partition:
             cache.popitem(last=False)
@@ -227,7 +245,9 @@ class Engine:
         if expired:
             m.windows_expired.inc(expired)
         await self._write_changelog(partition, store.drain())
-        self._unacked.extend(events)
+        for state in write_now:
+            await self._write_snapshot(state)
+        return release
 
     async def _write_changelog(
         self, partition: int, changes: list[tuple[bytes, bytes | None]]
@@ -279,17 +299,32 @@ class Engine:
         await self.app.producer.send(self.topics.product_state, pid, snapshot, None, None, None)
         self.metrics.snapshots.inc()
 
-    async def flush(self) -> None:
-        """Write one snapshot per product changed since the last flush, then ack
-        every event applied before it: each is reflected in what was just written."""
+    async def tick(self) -> None:
+        """Write the deferred snapshots whose interval is up; ack what they release."""
         if self.guard is not None:
             self.guard.check()
         now = time.monotonic()
-        oldest = self.snapshots.oldest_pending()
-        self.metrics.snapshot_lag.set(0.0 if oldest is None else now - oldest)
-        changed = self.snapshots.take_all()
-        reflected, self._unacked = self._unacked, []
-        for i, (partition, pid) in enumerate(changed):
+        await self._write_snapshots(self.snapshots.due(now))
+        await self._ack(self._held.release(now))
+        self._room_for_more()
+
+    async def flush(self) -> None:
+        """Write every deferred snapshot now and ack everything applied (before a
+        rebalance or a stop: early, so that the commit may cover every event)."""
+        if self.guard is not None:
+            self.guard.check()
+        await self._write_snapshots(self.snapshots.take_all(time.monotonic()))
+        await self._ack(self._held.drain())
+        self._room_for_more()
+
+    def observe_lag(self) -> None:
+        """How long the longest-deferred product has waited for its snapshot."""
+        oldest = self.snapshots.oldest_deferred()
+        lag = 0.0 if oldest is None else time.monotonic() - oldest
+        self.metrics.snapshot_lag.set(lag)
+
+    async def _write_snapshots(self, keys: list[Key]) -> None:
+        for i, (partition, pid) in enumerate(keys):
             if i % _FLUSH_SLICE == _FLUSH_SLICE - 1:
                 await asyncio.sleep(0)  # let batches (and their alerts) through meanwhile
             # A batch half-way through this partition has changed cached states that
@@ -302,15 +337,22 @@ class Engine:
                     continue
                 state = ProductState.from_bytes(raw)
             await self._write_snapshot(state)
-        if self.stream is not None:
-            ack = self.stream.ack
-            for event in reflected:
-                # A partition revoked meanwhile is not ours to ack: Faust has dropped
-                # its bookkeeping, and a stale ack could make it commit backwards.
-                if event.message.partition in self.assigned:
-                    await ack(event)
-        self.metrics.buffer_fill.set(len(self._unacked) / self.max_unacked)
-        self._room.set()
+
+    async def _ack(self, events: list[EventT[Any]]) -> None:
+        if self.stream is None:
+            return
+        ack = self.stream.ack
+        assigned = self.assigned
+        for event in events:
+            # A partition revoked meanwhile is not ours to ack: Faust has dropped
+            # its bookkeeping, and a stale ack could make it commit backwards.
+            if event.message.partition in assigned:
+                await ack(event)
+
+    def _room_for_more(self) -> None:
+        self.metrics.buffer_fill.set(self._held.size / self.max_unacked)
+        if self._held.size < self.max_unacked:
+            self._room.set()
 
     async def heal(self, positions: Callable[[set[TP]], dict[TP, int | None]]) -> None:
         """Rewind partitions whose fetched records never arrived (see continuity.py)."""
@@ -318,7 +360,7 @@ class Engine:
             return
         queue = cast(Any, self.stream.channel).queue
         waiting = {e.message.tp for e in list(getattr(queue, "_queue", ()))}
-        waiting.update(e.message.tp for e in self._unacked)
+        waiting.update(e.message.tp for e in self._held)
         await self.continuity.heal(self.assigned, waiting, positions)
 
     async def on_revoked(self, partitions: set[int]) -> None:
@@ -334,7 +376,8 @@ class Engine:
         self.assigned -= partitions
         await self._idle.wait()
         await self.app.producer.flush()
-        self._unacked = [e for e in self._unacked if e.message.partition not in partitions]
+        self._held.drop(partitions)
+        self._room_for_more()
         self.snapshots.forget(partitions)
         for partition in partitions:
             self._cache.pop(partition, None)
@@ -343,7 +386,7 @@ class Engine:
         """Applied-but-unacked events of ``tp`` (offset range), for stall diagnostics."""
         offsets = [
             e.message.offset
-            for e in self._unacked
+            for e in self._held
             if e.message.topic == tp.topic and e.message.partition == tp.partition
         ]
         return f"{len(offsets)}:{min(offsets, default=None)}..{max(offsets, default=None)}"
@@ -353,11 +396,11 @@ class Engine:
         self.continuity.reset()  # Faust seeks every partition to its commit after a rebalance
 
     async def on_shutdown(self) -> None:
-        """Write every pending snapshot and ack everything before Faust's last commit.
+        """Write every deferred snapshot and ack everything before Faust's last commit.
 
         From here on each batch is flushed as soon as it is applied: Faust waits
-        for every delivered event to be acked before it stops, and the timer that
-        flushes is no longer running.
+        for every delivered event to be acked before it stops, and the ticker is
+        no longer running.
         """
         self.stopping = True
         await self._idle.wait()
@@ -368,6 +411,10 @@ class Engine:
         partition = home_partition(product_id.encode(), self.partitions)
         raw = PartitionStore(self.table, partition).get(state_key(product_id))
         return ProductState.from_bytes(raw) if raw is not None else None
+
+
+def _partition_of(event: EventT[Any]) -> int:
+    return event.message.partition
 
 
 def _source_of(msg: Message) -> tuple[str, str, int]:
