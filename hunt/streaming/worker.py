@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import gc
 import logging
 import shutil
 import signal
@@ -19,6 +20,11 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 _CLEAN_MARK = "CLEAN_SHUTDOWN"
+# Collector thresholds: young collections every 10k allocations instead of 700 (a
+# 2,000-event batch allocates far more, and its objects are all alive until acked);
+# older generations far less often. With the defaults, full collections of ~180k
+# objects paused the event loop for 60-110 ms about once a second while draining.
+_GC_THRESHOLDS = (10_000, 20, 100)
 
 
 def _prepare_data_dir(data_dir: Path) -> None:
@@ -35,6 +41,19 @@ def _prepare_data_dir(data_dir: Path) -> None:
         log.warning("last shutdown was not clean: restoring state from the changelog")
         shutil.rmtree(tables)
     mark.unlink(missing_ok=True)
+
+
+def _quiet_gc() -> None:
+    """Keep the cyclic collector's pauses out of the event loop's latency.
+
+    Everything alive once the app is built (modules, Faust, aiokafka, ~95k
+    objects) lives as long as the process: ``gc.freeze`` takes it out of every
+    later collection, as the ``gc`` docs advise for long-lived processes.
+    Reference counting still frees whatever is not in a cycle.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 def main(argv: list[str]) -> int:
@@ -70,6 +89,7 @@ def main(argv: list[str]) -> int:
     install_views(hunt)
     if hunt.engine.guard is not None:
         hunt.engine.guard.install_signal_handler()
+    _quiet_gc()
     worker = Worker(hunt.app, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner lowers the root logger to DEBUG so every debug call
     # (aiokafka logs one per send) builds a record: measured 6% of CPU. No spinner.
