@@ -64,7 +64,7 @@ class Settings:
     # Flow control.
     memory_budget_mib: int = 512
     batch_max: int = 2000
-    batch_within_s: float = 0.02
+    batch_within_s: float = 0.005  # fetches come in 16 KiB chunks (consumer.py): little to wait.
     stall_after_s: float = 30.0
     # A killed worker's partitions move after this long; Faust's 60 s default
     # stalls them for a minute, Kafka's pre-3.0 default of 10 s is the usual choice.
@@ -112,7 +112,7 @@ class Settings:
             spike_factor=_float(e, "HUNT_SPIKE_FACTOR", d.spike_factor, lo=0),
             memory_budget_mib=_int(e, "HUNT_MEMORY_BUDGET_MIB", d.memory_budget_mib, lo=192),
             batch_max=_int(e, "HUNT_BATCH_MAX", d.batch_max, lo=1, hi=100_000),
-            batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", 20, lo=1) / 1000,
+            batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", 5, lo=1) / 1000,
             stall_after_s=_float(e, "HUNT_STALL_AFTER_S", d.stall_after_s, lo=1),
             session_timeout_s=_float(e, "HUNT_SESSION_TIMEOUT_S", d.session_timeout_s, lo=6),
             security_protocol=_str(e, "HUNT_SECURITY_PROTOCOL", d.security_protocol).upper(),
