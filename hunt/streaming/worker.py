@@ -46,7 +46,7 @@ def _prepare_data_dir(data_dir: Path) -> None:
 def _quiet_gc() -> None:
     """Keep the cyclic collector's pauses out of the event loop's latency.
 
-    Everything alive once the app is built (modules, Faust, aiokafka, ~95k
+    Everything alive once the app is built (modules, Faust, aiokafka, ~73k
     objects) lives as long as the process: ``gc.freeze`` takes it out of every
     later collection, as the ``gc`` docs advise for long-lived processes.
     Reference counting still frees whatever is not in a cycle.
