@@ -112,7 +112,7 @@ class Settings:
             spike_factor=_float(e, "HUNT_SPIKE_FACTOR", d.spike_factor, lo=0),
             memory_budget_mib=_int(e, "HUNT_MEMORY_BUDGET_MIB", d.memory_budget_mib, lo=192),
             batch_max=_int(e, "HUNT_BATCH_MAX", d.batch_max, lo=1, hi=100_000),
-            batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", 5, lo=1) / 1000,
+            batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", d.batch_within_s * 1000, lo=1) / 1000,
             stall_after_s=_float(e, "HUNT_STALL_AFTER_S", d.stall_after_s, lo=1),
             session_timeout_s=_float(e, "HUNT_SESSION_TIMEOUT_S", d.session_timeout_s, lo=6),
             security_protocol=_str(e, "HUNT_SECURITY_PROTOCOL", d.security_protocol).upper(),
