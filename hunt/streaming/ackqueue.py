@@ -37,12 +37,12 @@ class AckQueue(Generic[E]):
         what may be acknowledged now: the batch itself if nothing is held before it."""
         if not events:
             return []
-        if release is None and not self._batches:
-            return events
         if self._batches:
-            last = self._batches[-1][0]
-            release = last if release is None or release < last else release
-        assert release is not None
+            last = self._batches[-1][0]  # release times never decrease
+            if release is None or release < last:
+                release = last
+        elif release is None:
+            return events
         self._batches.append((release, events))
         self.size += len(events)
         return []
