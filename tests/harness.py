@@ -2,7 +2,9 @@
 
 Every test gets its own topic names and app id (so consumer groups and
 changelogs never clash) and every process started here is stopped by its
-owner's ``with`` block.
+owner's ``with`` block. Workers log at ``warning`` into ``worker-N.log`` beside
+their data; ``HUNT_TEST_WORKER_LOG_LEVEL=info`` adds Faust's rebalance and
+recovery steps when a failure needs them.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Deployment:
             "HUNT_TOPIC_ALERTS": t["alerts"],
             "HUNT_TOPIC_PRODUCT_STATE": t["product_state"],
             "HUNT_TOPIC_DLQ": t["dlq"],
-            "HUNT_LOG_LEVEL": "warning",
+            "HUNT_LOG_LEVEL": os.environ.get("HUNT_TEST_WORKER_LOG_LEVEL", "warning"),
         }
         env.update(self.extra_env)
         return env

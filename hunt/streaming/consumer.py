@@ -12,6 +12,10 @@ are never fetched again: they are silently skipped and the partition looks
 stalled. Measured here with two workers killed and restarted in quick
 succession. Such partitions are sought to their beginning instead, which
 re-reads from the start; hunt's per-product watermarks skip what was applied.
+Every input partition's start (its commit, or its log start) is kept in
+``start_offsets``: the engine's offset guard must know where each partition's
+first record is due, since Faust can drop the first records it delivers after a
+rebalance (see :mod:`hunt.streaming.intake`).
 
 Faust runs the aiokafka consumer in a thread of its own, but its
 ``ThreadDelegateConsumer._seek`` calls aiokafka's ``seek`` straight from the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -67,11 +72,31 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    #: Where reading of each input partition began at the last seek to the
+    #: commits: the committed offset, or the log start for a partition without
+    #: one. The engine's offset guard expects each partition's first record there.
+    start_offsets: Mapping[TP, int] = MappingProxyType({})
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
+        acking = self.app.topics.acks_enabled_for
+        starts: dict[TP, int] = {}
+        fresh: list[TP] = []
         for tp, offset in committed.items():
-            if not offset:
-                await self.seek(TP(tp.topic, tp.partition), 0)
+            tp = TP(tp.topic, tp.partition)
+            if not acking(tp.topic):
+                continue  # changelogs and Faust's own topics: its recovery positions them
+            if offset:
+                starts[tp] = offset
+            else:
+                fresh.append(tp)
+        if fresh:
+            beginnings = await self.earliest_offsets(*fresh)
+            for tp in fresh:
+                start = beginnings.get(tp) or 0
+                await self.seek(tp, start)
+                starts[tp] = start
+        self.start_offsets = starts
         return committed
 
     def fetch_states(self, tps: Iterable[TP]) -> dict[TP, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import faust
@@ -45,26 +45,29 @@ class Continuity:
         self._assigned_at = time.monotonic()
 
     def reset(self) -> None:
-        """After a rebalance: Faust seeks every partition to its commit."""
+        """After a rebalance: Faust seeks every partition to its commit (or, for
+        one without, ``RewindingConsumer`` to its log start)."""
         self.guard.reset()
         self._assigned_at = time.monotonic()
         self._delivered_at.clear()
 
-    def _committed(self) -> Any:
-        return getattr(self.app.consumer, "_committed_offset", {})
+    def _starts(self) -> Mapping[TP, int]:
+        """Where each input partition's reading began (``RewindingConsumer``)."""
+        starts: Mapping[TP, int] = getattr(self.app.consumer, "start_offsets", {})
+        return starts
 
     async def in_sequence(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
         """The events that continue their partition's offsets; a partition with a
         hole is sought back to it and its later events wait, un-acknowledged."""
         check = self.guard.check
-        committed = self._committed()
+        starts = self._starts()
         kept: list[EventT[Any]] = []
         now = time.monotonic()
         delivered_at = self._delivered_at
         for event in events:
             msg = event.message
             delivered_at[msg.tp] = now
-            verdict = check(msg.tp, msg.offset, committed)
+            verdict = check(msg.tp, msg.offset, starts)
             if verdict is Verdict.APPLY:
                 kept.append(event)
             elif verdict is Verdict.GAP:
@@ -101,11 +104,11 @@ class Continuity:
         }
         if not quiet:
             return
-        committed = self._committed()
+        starts = self._starts()
         for tp, position in positions(quiet).items():
             expected = self.guard.expected(tp)
             if expected is None:
-                expected = committed.get(tp)
+                expected = starts.get(tp)
             if position is None or expected is None or position <= expected:
                 continue
             log.warning(

@@ -64,11 +64,13 @@ class OffsetGuard:
         self._next.clear()
         self._rewinds.clear()
 
-    def check(self, tp: Hashable, offset: int, committed: Mapping[Any, int | None]) -> Verdict:
-        """Judge ``offset`` on ``tp``; ``committed`` says where a new partition starts."""
+    def check(self, tp: Hashable, offset: int, starts: Mapping[Any, int | None]) -> Verdict:
+        """Judge ``offset`` on ``tp``; ``starts`` says where each partition's reading
+        began (its commit, or its log start if it has none). A partition missing
+        from it starts at its first record."""
         expected = self._next.get(tp)
         if expected is None:
-            expected = committed.get(tp)
+            expected = starts.get(tp)
         if expected is None or offset == expected:
             self._next[tp] = offset + 1
             self._rewinds.pop(tp, None)

@@ -10,6 +10,7 @@ A, H, R = Verdict.APPLY, Verdict.HOLD, Verdict.REWIND
 
 
 def run(guard: OffsetGuard, offsets: list[int], committed: int | None = None) -> list[Verdict]:
+    """``committed``: where the partition's reading began (its commit or log start)."""
     known = {} if committed is None else {TP: committed}
     return [guard.check(TP, o, known) for o in offsets]
 
@@ -18,8 +19,17 @@ def test_an_unbroken_sequence_from_the_commit_is_applied() -> None:
     assert run(OffsetGuard(), [10, 11, 12], committed=10) == [A, A, A]
 
 
-def test_a_partition_never_committed_starts_at_its_first_record() -> None:
+def test_a_partition_whose_start_is_unknown_starts_at_its_first_record() -> None:
     assert run(OffsetGuard(), [57, 58]) == [A, A]
+
+
+def test_a_partition_never_committed_must_start_at_its_log_start() -> None:
+    """The consumer read it from its log start (0): a first record past that is a
+    hole (Faust emptied the stream buffer after delivering 0..4), not the start."""
+    guard = OffsetGuard()
+    assert run(guard, [5], committed=0) == [R]
+    assert guard.rewind_to == 0
+    assert run(guard, [0, 1, 2, 3, 4, 5], committed=0) == [A] * 6
 
 
 def test_offsets_already_seen_go_through_for_the_watermark_to_skip() -> None:

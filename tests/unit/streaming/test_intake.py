@@ -1,0 +1,74 @@
+"""The intake hands the engine only events it may apply: none delivered while
+Faust is still rebalancing (it may empty the stream buffer under them)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from hunt.streaming.intake import batches
+
+TOPIC = "shop.behavior"
+
+
+@dataclass
+class FakeApp:
+    """The attributes of ``faust.App`` the intake reads."""
+
+    rebalancing: bool = False
+    consumer_generation_id: int = 1
+    tracked: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.flow_control = SimpleNamespace(is_active=lambda: True)
+        self.consumer = SimpleNamespace(unacked=SimpleNamespace(add=self._track))
+        self.sensors = SimpleNamespace(on_message_in=lambda tp, offset, message: None)
+        self.topics = SimpleNamespace(acking_topics={TOPIC})
+
+    def _track(self, message: Any) -> None:
+        self.tracked.append(message.offset)
+
+
+def event(offset: int, generation: int = 1) -> Any:
+    message = SimpleNamespace(
+        topic=TOPIC,
+        partition=0,
+        tp=(TOPIC, 0),
+        offset=offset,
+        generation_id=generation,
+        tracked=False,
+    )
+    return SimpleNamespace(message=message)
+
+
+async def take_one_batch(app: FakeApp, queued: list[Any], then: list[Any]) -> list[int]:
+    """Queue ``queued``, let the intake take it, end the rebalance, queue ``then``."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stream = SimpleNamespace(app=app, channel=SimpleNamespace(queue=queue), should_stop=False)
+    for e in queued:
+        queue.put_nowait(e)
+    intake = batches(stream, max_events=100, within_s=0.001)
+    pending = asyncio.ensure_future(intake.__anext__())
+    while not queue.empty():  # the intake takes (and here drops) what was queued
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    app.rebalancing = False
+    for e in then:
+        queue.put_nowait(e)
+    batch = await asyncio.wait_for(pending, 5)
+    return [e.message.offset for e in batch]
+
+
+def test_events_delivered_during_a_rebalance_are_dropped_untracked() -> None:
+    app = FakeApp(rebalancing=True)
+    got = asyncio.run(take_one_batch(app, [event(0), event(1)], [event(2), event(3)]))
+    assert got == [2, 3]
+    assert app.tracked == [2, 3]  # 0 and 1 are neither handed over nor awaited for an ack
+
+
+def test_events_of_an_older_generation_are_dropped() -> None:
+    app = FakeApp(consumer_generation_id=2)
+    got = asyncio.run(take_one_batch(app, [], [event(7, generation=1), event(8, generation=2)]))
+    assert got == [8]
