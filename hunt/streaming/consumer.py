@@ -151,7 +151,9 @@ class RewindingConsumer(faust_aiokafka.Consumer):
             for tp, (first, after) in spans.items():
                 state = states[tp]  # None: not ours any more, its next owner reads it
                 if state is not None and state.has_valid_position and state.position == after:
-                    log.info("fetched %s %d..%d across a flow stop: read again", tp, first, after - 1)
+                    log.info(
+                        "fetched %s %d..%d across a flow stop: read again", tp, first, after - 1
+                    )
                     thread.seek(tp, first)
 
         await thread.call_thread(on_thread)
