@@ -182,7 +182,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         only if its consumer generation is still current. The conductor waits
         for flow control before it queues a record, so a record held there by
         a rebalance was queued after the rebalance, in the new generation.
-        Measured in the full chaos rolling restart (2 runs of ~26 lost events): a table
+        Measured in the full chaos rolling restart (2 runs of 26): a table
         recovery was interrupted, the next one sought the changelog partition
         back to 5417, and the held record 6909 of the old fetch reached it
         first; Faust's recovery then skipped 5417..6908 as already seen, and the
