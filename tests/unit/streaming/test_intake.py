@@ -43,17 +43,31 @@ def event(offset: int, generation: int = 1) -> Any:
     return SimpleNamespace(message=message)
 
 
+class WatchedQueue(asyncio.Queue[Any]):
+    """Tells when the intake waits on an empty queue: it has dealt with all before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = asyncio.Event()
+
+    async def get(self) -> Any:
+        if self.empty():
+            self.idle.set()
+        return await super().get()
+
+
 async def take_one_batch(app: FakeApp, queued: list[Any], then: list[Any]) -> list[int]:
-    """Queue ``queued``, let the intake take it, end the rebalance, queue ``then``."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    """Queue ``queued``, let the intake deal with it, end the rebalance, queue ``then``."""
+    queue = WatchedQueue()
     stream = SimpleNamespace(app=app, channel=SimpleNamespace(queue=queue), should_stop=False)
     for e in queued:
         queue.put_nowait(e)
     intake = batches(stream, max_events=100, within_s=0.001)
     pending = asyncio.ensure_future(intake.__anext__())
-    while not queue.empty():  # the intake takes (and here drops) what was queued
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0.01)
+    idle = asyncio.ensure_future(queue.idle.wait())
+    # Everything queued so far was taken: dropped (the intake waits again), or handed over.
+    await asyncio.wait({pending, idle}, return_when=asyncio.FIRST_COMPLETED)
+    idle.cancel()
     app.rebalancing = False
     for e in then:
         queue.put_nowait(e)
