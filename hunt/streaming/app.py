@@ -85,6 +85,8 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         # lost events whose input offsets were committed (chaos rolling SIGTERM:
         # 2 of 5 runs with a 50 ms fetch wait, once in a fresh-clone SIGKILL run;
         # 0 of 10 without standbys). A new owner restores from the changelog.
+        # Likely cause, found later without standbys: records held across a
+        # rebalance reaching the next recovery (consumer.py); not re-measured.
         table_standby_replicas=0,
         # Faust would wait for every delivered event to be acked at a rebalance or
         # stop, but events still in its take-buffer are never handed over then, so
