@@ -9,14 +9,14 @@ TP = ("shop.behavior", 3)
 A, H, R = Verdict.APPLY, Verdict.HOLD, Verdict.REWIND
 
 
-def run(guard: OffsetGuard, offsets: list[int], committed: int | None = None) -> list[Verdict]:
-    """``committed``: where the partition's reading began (its commit or log start)."""
-    known = {} if committed is None else {TP: committed}
-    return [guard.check(TP, o, known) for o in offsets]
+def run(guard: OffsetGuard, offsets: list[int], start: int | None = None) -> list[Verdict]:
+    """``start``: where the partition's reading began (its commit or log start)."""
+    starts = {} if start is None else {TP: start}
+    return [guard.check(TP, o, starts) for o in offsets]
 
 
 def test_an_unbroken_sequence_from_the_commit_is_applied() -> None:
-    assert run(OffsetGuard(), [10, 11, 12], committed=10) == [A, A, A]
+    assert run(OffsetGuard(), [10, 11, 12], start=10) == [A, A, A]
 
 
 def test_a_partition_whose_start_is_unknown_starts_at_its_first_record() -> None:
@@ -27,23 +27,23 @@ def test_a_partition_never_committed_must_start_at_its_log_start() -> None:
     """The consumer read it from its log start (0): a first record past that is a
     hole (Faust emptied the stream buffer after delivering 0..4), not the start."""
     guard = OffsetGuard()
-    assert run(guard, [5], committed=0) == [R]
+    assert run(guard, [5], start=0) == [R]
     assert guard.rewind_to == 0
-    assert run(guard, [0, 1, 2, 3, 4, 5], committed=0) == [A] * 6
+    assert run(guard, [0, 1, 2, 3, 4, 5], start=0) == [A] * 6
 
 
 def test_offsets_already_seen_go_through_for_the_watermark_to_skip() -> None:
-    assert run(OffsetGuard(), [10, 11, 12, 11, 13], committed=10) == [A] * 5
+    assert run(OffsetGuard(), [10, 11, 12, 11, 13], start=10) == [A] * 5
 
 
 def test_a_hole_after_the_commit_rewinds_holds_the_leftovers_and_closes() -> None:
     """Faust dropped 10..14 while seeking: the guard asks for 10 again, holds what
     was fetched before the rewind took effect, and applies the re-read."""
     guard = OffsetGuard()
-    assert run(guard, [15], committed=10) == [R]
+    assert run(guard, [15], start=10) == [R]
     assert guard.rewind_to == 10
-    assert run(guard, [16, 17], committed=10) == [H, H]
-    assert run(guard, list(range(10, 18)), committed=10) == [A] * 8
+    assert run(guard, [16, 17], start=10) == [H, H]
+    assert run(guard, list(range(10, 18)), start=10) == [A] * 8
     assert guard.accepted_gaps == 0
 
 
