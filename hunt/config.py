@@ -64,7 +64,7 @@ class Settings:
     # Flow control.
     memory_budget_mib: int = 512
     batch_max: int = 2000
-    batch_within_s: float = 0.005  # fetches come in 16 KiB chunks (consumer.py): little to wait.
+    batch_within_s: float = 0.005  # at most; the fetch loop's "fetch queued" cue ends it sooner.
     stall_after_s: float = 30.0
     # A killed worker's partitions move after this long; Faust's 60 s default
     # stalls them for a minute, Kafka's pre-3.0 default of 10 s is the usual choice.

@@ -55,10 +55,13 @@ FETCH_MAX_WAIT_MS = 50
 # aiokafka's default of 1 byte answers a fetch as soon as one record is there, so
 # live traffic arrived in fetches of a few records, each a request, a response to
 # parse and two thread hand-offs: the consumer thread took a third of the worker's
-# CPU at 25% load. The broker now waits for 16 KiB (~70 events) or the wait above.
-# Measured, full-scale ``hunt bench --only hunt,latency`` with per-process CPU:
-# worker CPU per event at 25% load 248 -> 135 us, at 50% 144 -> 105 us.
-FETCH_MIN_BYTES = 16 << 10
+# CPU at 25% load. 16 KiB (~120 events) cut the worker's CPU per event at 25%
+# load from 248 to 135 us, but each event then waited for the fetch to fill and
+# for the long batch before it: at 25% load a 16 KiB fetch takes ~35 ms to fill.
+# 4 KiB (~30 events), measured with ``hunt bench --only hunt,latency`` (3 runs
+# each, precise reader): p99 at 50% load 72-82 -> 50-60 ms, p50 at 25% load
+# 29 -> 13 ms, throughput unchanged.
+FETCH_MIN_BYTES = 4 << 10
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -79,6 +82,15 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     #: commits: the committed offset, or the log start for a partition without
     #: one. The engine's offset guard expects each partition's first record there.
     start_offsets: Mapping[TP, int] = MappingProxyType({})
+
+    #: Set while the fetch loop has handed every fetched record to the
+    #: conductor (it waits for the next fetch): the intake's cue that a batch
+    #: is complete, instead of a fixed wait (see :mod:`hunt.streaming.intake`).
+    delivered: asyncio.Event
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.delivered = asyncio.Event()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
@@ -213,13 +225,16 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         yield_every = 100  # Faust's value: lets the loop serve other tasks in a long batch.
         num_since_yield = 0
         sleep = asyncio.sleep
+        delivered = self.delivered
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
                 ait = getmany(timeout=1.0)
+                delivered.set()
                 await sleep(0)
                 if not self.should_stop:
                     async for tp, message in ait:
+                        delivered.clear()
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)

@@ -45,14 +45,19 @@ __all__ = ["batches"]
 
 
 async def batches(
-    stream: Any, max_events: int, within_s: float
+    stream: Any, max_events: int, within_s: float, delivered: asyncio.Event | None = None
 ) -> AsyncIterator[list[EventT[Any]]]:
     """Yield lists of events from ``stream``'s channel, never empty.
 
-    After the first event the queue gets ``within_s`` to fill, unless it already
-    holds a full batch or is full: the conductor queues one event per loop turn, so taking
-    what is there at once would make batches of one and pay the per-batch
-    writes for every event.
+    After the first event the batch is taken once the fetch loop has queued
+    everything it fetched (``delivered``, set by
+    :class:`~hunt.streaming.consumer.RewindingConsumer`), or after ``within_s``
+    at most, unless the queue already holds a full batch or is full. Taking
+    only what is there at once would make batches of a few events (the fetch
+    loop yields while it delivers) and pay the per-batch writes for each; a
+    fixed wait made every event wait for it (measured at 50% load, ``hunt
+    bench --only hunt,latency``: p50 33 -> 25 ms with the cue instead of a
+    5 ms wait). Without ``delivered`` the wait is ``within_s``.
     """
     app = stream.app
     queue = stream.channel.queue
@@ -67,7 +72,14 @@ async def batches(
         except StopAsyncIteration:  # Faust ends the channel when the agent stops
             return
         if queue.qsize() < max_events and not queue.full():
-            await asyncio.sleep(within_s)
+            if delivered is None:
+                await asyncio.sleep(within_s)
+            elif not delivered.is_set():
+                try:
+                    async with asyncio.timeout(within_s):
+                        await delivered.wait()
+                except TimeoutError:
+                    pass
         while len(taken) < max_events and not queue.empty():
             taken.append(queue.get_nowait())
         if app.rebalancing or not flow.is_active():

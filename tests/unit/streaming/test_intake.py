@@ -86,3 +86,29 @@ def test_events_of_an_older_generation_are_dropped() -> None:
     app = FakeApp(consumer_generation_id=2)
     got = asyncio.run(take_one_batch(app, [], [event(7, generation=1), event(8, generation=2)]))
     assert got == [8]
+
+
+async def take_after_cue(within_s: float) -> tuple[list[int], bool]:
+    """Queue one event, let the intake wait, queue two more, then give the cue."""
+    app = FakeApp()
+    queue = WatchedQueue()
+    stream = SimpleNamespace(app=app, channel=SimpleNamespace(queue=queue), should_stop=False)
+    delivered = asyncio.Event()
+    queue.put_nowait(event(0))
+    pending = asyncio.ensure_future(
+        batches(stream, max_events=100, within_s=within_s, delivered=delivered).__anext__()
+    )
+    await asyncio.sleep(0)  # the intake takes event 0, then waits for the cue
+    early = pending.done()
+    queue.put_nowait(event(1))
+    queue.put_nowait(event(2))
+    delivered.set()
+    batch = await asyncio.wait_for(pending, 5)
+    return [e.message.offset for e in batch], early
+
+
+def test_a_batch_is_taken_when_the_fetch_loop_says_its_fetch_is_queued() -> None:
+    # An hour's wait would time the test out: the cue, not the wait, ends the batch.
+    got, early = asyncio.run(take_after_cue(within_s=3600))
+    assert not early
+    assert got == [0, 1, 2]
