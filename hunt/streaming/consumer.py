@@ -58,7 +58,7 @@ FETCH_MAX_WAIT_MS = 50
 # CPU at 25% load. 16 KiB (~120 events) cut the worker's CPU per event at 25%
 # load from 248 to 135 us, but each event then waited for the fetch to fill and
 # for the long batch before it: at 25% load a 16 KiB fetch takes ~35 ms to fill.
-# 4 KiB (~30 events), measured with ``hunt bench --only hunt,latency`` (3 runs
+# 4 KiB (~30 events), measured with ``hunt bench --only hunt,latency`` (2-3 runs
 # each, precise reader): p99 at 50% load 72-82 -> 50-60 ms, p50 at 25% load
 # 29 -> 13 ms, throughput unchanged.
 FETCH_MIN_BYTES = 4 << 10
