@@ -7,6 +7,8 @@ the worker with a message naming the variable instead of failing later.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +39,16 @@ class Topics:
 
 _SECURE_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+_FAUST_SCHEME = "kafka://"
+# A dead-lettered copy holds the key and the value, each cut to HUNT_MAX_RECORD_BYTES,
+# plus headers of a few KiB: 2 x 450,000 bytes leaves ~140 KiB of the 1 MiB record
+# that Kafka's default broker (message.max.bytes) and producer (max.request.size) accept.
+_MAX_RECORD_BYTES_HI = 450_000
+_MAX_RECORD_BYTES_LO = 1024  # below this, ordinary events (a few hundred bytes) come close.
+_WEEK_S = 7 * 86_400  # Kafka's default retention: no redelivery can be older than that.
+_YEAR_S = 365 * 86_400  # a generous cap where only overflow needs ruling out.
+# The broker refuses a session timeout above group.max.session.timeout.ms (30 min default).
+_MAX_SESSION_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,9 @@ class Settings:
     # A killed worker's partitions move after this long; Faust's 60 s default
     # stalls them for a minute, Kafka's pre-3.0 default of 10 s is the usual choice.
     session_timeout_s: float = 10.0
+    # Input bounds (SPEC section 1).
+    max_record_bytes: int = 65_536
+    max_future_s: float = 3600.0
     # Broker security.
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-512"
@@ -91,7 +106,7 @@ class Settings:
             dlq=_str(e, "HUNT_TOPIC_DLQ", d.topics.dlq),
         )
         s = cls(
-            broker=_str(e, "HUNT_BROKER", d.broker),
+            broker=_broker(e, "HUNT_BROKER", d.broker),
             app_id=_str(e, "HUNT_APP_ID", d.app_id),
             data_dir=Path(_str(e, "HUNT_DATA_DIR", str(d.data_dir))),
             web_host=_str(e, "HUNT_WEB_HOST", d.web_host),
@@ -101,20 +116,41 @@ class Settings:
             debug_views=_bool(e, "HUNT_DEBUG_VIEWS", d.debug_views),
             topics=topics,
             partitions=_int(e, "HUNT_PARTITIONS", d.partitions, lo=1, hi=4096),
-            replication_factor=_int(e, "HUNT_REPLICATION_FACTOR", d.replication_factor, lo=1),
-            low_stock_minutes=_float(e, "HUNT_LOW_STOCK_MINUTES", d.low_stock_minutes, lo=0),
-            dedup_horizon_ms=int(_float(e, "HUNT_DEDUP_HORIZON_S", 600, lo=0) * 1000),
-            dedup_grace_ms=int(_float(e, "HUNT_DEDUP_GRACE_S", 3600, lo=0) * 1000),
-            snapshot_interval_s=_float(
-                e, "HUNT_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s, lo=0.01
+            # CreateTopics carries the replication factor as a 16-bit integer.
+            replication_factor=_int(
+                e, "HUNT_REPLICATION_FACTOR", d.replication_factor, lo=1, hi=32_767
             ),
-            spike_floor=_int(e, "HUNT_SPIKE_FLOOR", d.spike_floor, lo=1),
-            spike_factor=_float(e, "HUNT_SPIKE_FACTOR", d.spike_factor, lo=0),
-            memory_budget_mib=_int(e, "HUNT_MEMORY_BUDGET_MIB", d.memory_budget_mib, lo=192),
+            low_stock_minutes=_float(
+                e, "HUNT_LOW_STOCK_MINUTES", d.low_stock_minutes, lo=0, hi=_YEAR_S / 60
+            ),
+            dedup_horizon_ms=_ms(e, "HUNT_DEDUP_HORIZON_S", d.dedup_horizon_ms, hi=_WEEK_S),
+            dedup_grace_ms=_ms(e, "HUNT_DEDUP_GRACE_S", d.dedup_grace_ms, hi=_WEEK_S),
+            snapshot_interval_s=_float(
+                e, "HUNT_SNAPSHOT_INTERVAL_S", d.snapshot_interval_s, lo=0.01, hi=3600
+            ),
+            # SPEC's largest quantity: a higher floor could never be reached.
+            spike_floor=_int(e, "HUNT_SPIKE_FLOOR", d.spike_floor, lo=1, hi=1_000_000_000),
+            spike_factor=_float(e, "HUNT_SPIKE_FACTOR", d.spike_factor, lo=0, hi=1_000_000),
+            memory_budget_mib=_int(
+                e, "HUNT_MEMORY_BUDGET_MIB", d.memory_budget_mib, lo=192, hi=1 << 20
+            ),
             batch_max=_int(e, "HUNT_BATCH_MAX", d.batch_max, lo=1, hi=100_000),
-            batch_within_s=_float(e, "HUNT_BATCH_WITHIN_MS", d.batch_within_s * 1000, lo=1) / 1000,
-            stall_after_s=_float(e, "HUNT_STALL_AFTER_S", d.stall_after_s, lo=1),
-            session_timeout_s=_float(e, "HUNT_SESSION_TIMEOUT_S", d.session_timeout_s, lo=6),
+            batch_within_s=_float(
+                e, "HUNT_BATCH_WITHIN_MS", d.batch_within_s * 1000, lo=1, hi=10_000
+            )
+            / 1000,
+            stall_after_s=_float(e, "HUNT_STALL_AFTER_S", d.stall_after_s, lo=1, hi=_WEEK_S),
+            session_timeout_s=_float(
+                e, "HUNT_SESSION_TIMEOUT_S", d.session_timeout_s, lo=6, hi=_MAX_SESSION_TIMEOUT_S
+            ),
+            max_record_bytes=_int(
+                e,
+                "HUNT_MAX_RECORD_BYTES",
+                d.max_record_bytes,
+                lo=_MAX_RECORD_BYTES_LO,
+                hi=_MAX_RECORD_BYTES_HI,
+            ),
+            max_future_s=_float(e, "HUNT_MAX_FUTURE_S", d.max_future_s, lo=0, hi=_YEAR_S),
             security_protocol=_str(e, "HUNT_SECURITY_PROTOCOL", d.security_protocol).upper(),
             sasl_mechanism=_str(e, "HUNT_SASL_MECHANISM", d.sasl_mechanism).upper(),
             sasl_username=e.get("HUNT_SASL_USERNAME", ""),
@@ -151,7 +187,7 @@ class Settings:
                 raise ConfigError(
                     f"{' and '.join(missing)} must be set with HUNT_SECURITY_PROTOCOL={proto}"
                 )
-        local = all(_is_loopback(h) for h in self.broker.split(",") if h.strip())
+        local = all(_is_loopback(h) for h in self.broker.split(","))
         if proto == "SASL_PLAINTEXT" and not self.allow_plaintext:
             raise ConfigError(
                 "HUNT_SECURITY_PROTOCOL=SASL_PLAINTEXT sends credentials unencrypted; "
@@ -169,8 +205,7 @@ class Settings:
     @property
     def broker_url(self) -> str:
         """The broker list in Faust's URL form (``kafka://h1:p1;h2:p2``)."""
-        hosts = ";".join(h.strip() for h in self.broker.split(",") if h.strip())
-        return f"kafka://{hosts}"
+        return _FAUST_SCHEME + self.broker.replace(",", ";")
 
     @property
     def web_url(self) -> str:
@@ -185,9 +220,45 @@ class Settings:
         return self.memory_budget_mib * 1024 * 1024
 
 
+def _split_host(hostport: str) -> tuple[str, str]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); a bare IPv6 address has no port."""
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        return host, rest.removeprefix(":")
+    if hostport.count(":") > 1:
+        return hostport, ""
+    host, _, port = hostport.rpartition(":")
+    return host, port
+
+
 def _is_loopback(hostport: str) -> bool:
-    host = hostport.strip().rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """Exactly ``localhost``, or a literal loopback address (127.0.0.0/8, ::1).
+
+    A name is not resolved: ``127.attacker.example`` is whatever its owner says.
+    """
+    host, _ = _split_host(hostport)
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _broker(env: Mapping[str, str], name: str, default: str) -> str:
+    """Bootstrap servers as ``h1:p1,h2:p2``, from that form or Faust's ``kafka://h1:p1;h2:p2``."""
+    raw = env.get(name, "").strip() or default
+    body = raw[len(_FAUST_SCHEME) :] if raw.lower().startswith(_FAUST_SCHEME) else raw
+    if "://" in body:
+        raise ConfigError(f"{name}={raw!r}: expected host:port[,host:port] or kafka://host:port")
+    hosts = [h.strip() for h in body.rstrip("/").replace(";", ",").split(",") if h.strip()]
+    if not hosts:
+        raise ConfigError(f"{name}={raw!r}: no broker address")
+    for hostport in hosts:
+        host, port = _split_host(hostport)
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535 or "/" in host:
+            raise ConfigError(f"{name}={raw!r}: {hostport!r} is not host:port")
+    return ",".join(hosts)
 
 
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -208,7 +279,14 @@ def _int(
     return _bounded(name, value, lo, hi)
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, lo: float | None = None) -> float:
+def _float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -216,7 +294,14 @@ def _float(env: Mapping[str, str], name: str, default: float, *, lo: float | Non
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r}: expected a number") from None
-    return _bounded(name, value, lo, None)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r}: expected a finite number")
+    return _bounded(name, value, lo, hi)
+
+
+def _ms(env: Mapping[str, str], name: str, default_ms: int, *, hi: float) -> int:
+    """A duration given in seconds, kept in whole milliseconds."""
+    return round(_float(env, name, default_ms / 1000, lo=0, hi=hi) * 1000)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
