@@ -1,11 +1,17 @@
 """Duplicate deliveries: which event ids a product has applied, kept on disk.
 
-An id is remembered under a key ``<product>\\0<topic code><bucket><event_id>``
-where ``bucket = ts // bucket_ms`` and ``bucket_ms`` is the dedup horizon, so
+An id is remembered under the key (:func:`dedup_key`)
+``d\\0 <2-byte length of the product id> <product id> <topic code> <8-byte bucket> <event id>``
+(ids as UTF-8) where ``bucket = ts // bucket_ms`` and ``bucket_ms`` is the dedup horizon, so
 an earlier delivery within the horizon of ``ts`` can only sit in the buckets
 ``b-1, b, b+1``: three point reads at most, and only of buckets the product's
 state lists as live. A whole bucket is forgotten (deleted by prefix) once the
 product's newest event time is past its last possible ``ts`` by horizon + grace.
+
+Ids may hold any character, NUL included, so no separator byte can delimit
+them: the product id is length-prefixed and every other part but the last
+has a fixed width. So a key has exactly one reading (no two ids share one),
+and a product's prefix is never the prefix of another product's keys.
 
 Each id's value also names the source partition and offset that applied it. The
 ids of a batch reach the changelog before the product's record, so a crash
@@ -22,7 +28,7 @@ from typing import Protocol
 
 from hunt.domain.product import ProductState
 
-__all__ = ["DedupIndex", "DedupPolicy", "KeyValueStore", "dedup_key_prefix"]
+__all__ = ["DedupIndex", "DedupPolicy", "KeyValueStore", "dedup_key", "dedup_key_prefix"]
 
 _MIN_BUCKET_MS = 60_000  # a horizon of 0 (dedup off) still needs a positive bucket width.
 
@@ -52,11 +58,20 @@ class DedupPolicy:
 
 
 def dedup_key_prefix(product_id: str) -> bytes:
-    return b"d\x00" + product_id.encode() + b"\x00"
+    """The start of every dedup key of one product, and of no other product's."""
+    pid = product_id.encode()
+    # 2 bytes hold any valid product id: 128 characters are at most 512 bytes.
+    return b"d\x00" + len(pid).to_bytes(2, "big") + pid
 
 
 def _bucket_prefix(product_id: str, topic_code: str, bucket: int) -> bytes:
-    return dedup_key_prefix(product_id) + topic_code.encode() + bucket.to_bytes(8, "big") + b"\x00"
+    """Keys of one product, topic and bucket; ``topic_code`` is one ASCII character."""
+    return dedup_key_prefix(product_id) + topic_code.encode() + bucket.to_bytes(8, "big")
+
+
+def dedup_key(product_id: str, topic_code: str, bucket: int, event_id: str) -> bytes:
+    """Where an applied id is kept (see the module docstring)."""
+    return _bucket_prefix(product_id, topic_code, bucket) + event_id.encode()
 
 
 class DedupIndex:
@@ -75,9 +90,7 @@ class DedupIndex:
         b = ts // self.policy.bucket_ms
         for bucket in (b - 1, b, b + 1):
             if bucket in live:
-                raw = self.store.get(
-                    _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
-                )
+                raw = self.store.get(dedup_key(state.product_id, topic_code, bucket, event_id))
                 if raw is None:
                     continue
                 seen_ts, source, offset = raw.decode().split(":")
@@ -98,7 +111,7 @@ class DedupIndex:
         if bucket not in live:
             live.append(bucket)
             live.sort()
-        key = _bucket_prefix(state.product_id, topic_code, bucket) + event_id.encode()
+        key = dedup_key(state.product_id, topic_code, bucket, event_id)
         self.store.put(key, f"{ts}:{source}:{offset}".encode())
 
     def forget_expired(self, state: ProductState) -> int:
