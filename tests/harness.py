@@ -29,6 +29,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tests.schemas import check_output_records
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -209,7 +211,11 @@ def wait_for(
 
 
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[Any]:
-    """Every record of ``topic`` up to its current end (all partitions)."""
+    """Every record of ``topic`` up to its current end (all partitions).
+
+    Records of an output topic are validated on the way (``tests.schemas``): a
+    record that breaks the published contract fails the test that read it.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -230,6 +236,7 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[An
             batch = await consumer.getmany(*tps, timeout_ms=int(idle_s * 1000))
             for msgs in batch.values():
                 records.extend(msgs)
+        await check_output_records(bootstrap, topic, records, len(tps))
         return records
     finally:
         # aiokafka 0.14 may re-raise the cancellation of its own committed-offsets

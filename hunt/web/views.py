@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY
 
 from hunt.streaming.monitor import FlowMonitor, install_monitor
 from hunt.streaming.routing import home_partition
-from hunt.web import dashboard, local
+from hunt.web import dashboard, local, schema_view
 from hunt.web.auth import install_auth
 from hunt.web.http import (
     BadRequest,
@@ -62,6 +62,7 @@ def install_views(hunt: Hunt) -> FlowMonitor:
     dashboard.free_root(app)
     dashboard.install(app)
     local.install(hunt, cluster)
+    schema_view.install(app)
 
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:
