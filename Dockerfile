@@ -12,11 +12,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY hunt ./hunt
-# Versions are bounded by pyproject.toml; the build installs hunt itself, not a named package.
+# Every dependency at the exact version in constraints.txt, as `make install` and CI
+# install it; the worker refuses to start on other Faust/mode/aiokafka/rocksdict versions.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
  && python -m compileall -q /opt/venv
 
 FROM python:3.11.14-slim-bookworm AS runtime

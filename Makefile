@@ -11,7 +11,14 @@ KAFKA_LIBS := $(or $(HUNT_KAFKA_LIBS),$(CURDIR)/.cache/kafka/libs)
 export HUNT_KAFKA_LIBS := $(KAFKA_LIBS)
 BENCH_REPORT ?= bench/report.json
 
-# Stamps make `install` a no-op until pyproject.toml or the pom changes.
+# Every pip install goes through the one constraints file (exact versions of the
+# runtime, dev and bench closures; see its header), as the Dockerfile's does.
+CONSTRAINTS := constraints.txt
+PIP_INSTALL := $(BIN)/pip install -q --disable-pip-version-check -c $(CONSTRAINTS)
+
+# Stamps make each install step a no-op until pyproject.toml, the constraints or the pom
+# change. RUN_STAMP: hunt and its runtime only (`make run`); PY_STAMP: with the dev tools.
+RUN_STAMP := $(VENV)/.installed-run
 PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 KAFKA_STAMP := $(KAFKA_LIBS)/.complete
@@ -24,11 +31,17 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-install: $(PY_STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) ## create .venv, install hunt with dev tools, fetch the Kafka jars and k8s tools
+install: $(PY_STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) ## everything: .venv with hunt and its dev tools, the Kafka jars, the k8s tools
 
-$(PY_STAMP): pyproject.toml
+# The dev install holds the runtime one, so it also marks that as done.
+$(PY_STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e .
 	@touch $@
 
 # Fetch into a scratch dir and rename, so an interrupted download never looks complete.
@@ -56,11 +69,14 @@ test: install ## lint, then every test (the session fixture starts Kafka), then 
 k8s-check: $(PY_STAMP) $(TOOLS_STAMP) ## render, schema-check and lint the k8s/ manifests, the Dockerfile and the dashboard
 	$(BIN)/python -m hunt.ops.k8s_check
 
-run: install ## start broker, worker and simulator; Ctrl-C stops all three
+# Only what running needs (no lint, type-check or k8s tools); the Python packages and
+# the Kafka jars download side by side.
+run: ## install the runtime only, start broker, worker and simulator; Ctrl-C stops all three
+	@$(MAKE) --no-print-directory -j2 $(RUN_STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m hunt.ops.run
 
-$(BENCH_STAMP): pyproject.toml $(PY_STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
+$(BENCH_STAMP): pyproject.toml $(CONSTRAINTS) $(PY_STAMP)
+	$(PIP_INSTALL) -e '.[bench]'
 	@touch $@
 
 bench: install $(BENCH_STAMP) ## run the benchmark; JSON report to BENCH_REPORT (BENCH_SCALE passes through)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hunt.config import ConfigError, Settings
 from hunt.streaming.topics import ensure_topics
+from hunt.streaming.versions import refusal
 
 __all__ = ["main"]
 
@@ -59,6 +60,10 @@ def _quiet_gc() -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hunt worker", description=__doc__)
     parser.parse_args(argv)
+    wrong_versions = refusal()
+    if wrong_versions is not None:
+        print(f"hunt worker: {wrong_versions}", file=sys.stderr)
+        return 2
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
