@@ -25,7 +25,14 @@ from hunt.domain.product import ProductState, Rules
 from hunt.schemas import NAMES, OUTPUT_HEADERS, schema, schema_bytes, schema_id
 from hunt.streaming.routing import home_partition
 from hunt.web import schema_view
-from tests.schemas import OutputRecordError, closed, output_kind, validate_output
+from tests.schemas import (
+    OutputRecordError,
+    check_output_records,
+    closed,
+    inlined,
+    output_kind,
+    validate_output,
+)
 
 
 def _short(value: Any) -> str:
@@ -487,30 +494,29 @@ def test_a_product_holds_at_most_1000_warehouses_of_1_to_128_chars() -> None:
     assert not valid("product-state", {**STATE, "on_hand": {"w-1": 1.5}})
 
 
-@pytest.mark.parametrize(
-    ("changes"),
-    [
-        {"recent": {**RECENT, "minutes": 0}},
-        {"recent": {**RECENT, "minutes": 16}},
-        {"recent": {**RECENT, "cart_to_purchase": -0.1}},
-        {"recent": record(RECENT, {"view_to_cart": DROP})},
-        {"recent": {**RECENT, "units": -1}},
-        {"recent": None},  # demand_per_min 1.0 without any behaviour
-        {"recent": DROP},
-        {"stock_state": "unknown"},  # with warehouses and stock
-        {"available": 0},  # in_stock
-        {"stock_state": "out"},  # with 37 available
-        {"stock_state": "low"},
-        {"minutes_to_stockout": 0.0},
-        {"events_applied": 0},
-        {"last_event_ts": None},
-        {"last_event_ts": MAX_TS + 1},
-        {"totals": record(STATE["totals"], {"revenue": DROP})},
-        {"totals": {**STATE["totals"], "views": INT64_MAX + 1}},
-        {"product_id": ""},
-    ],
-    ids=_short,
-)
+PRODUCT_STATE_BREAKS: list[dict[str, Any]] = [
+    {"recent": {**RECENT, "minutes": 0}},
+    {"recent": {**RECENT, "minutes": 16}},
+    {"recent": {**RECENT, "cart_to_purchase": -0.1}},
+    {"recent": record(RECENT, {"view_to_cart": DROP})},
+    {"recent": {**RECENT, "units": -1}},
+    {"recent": None},  # demand_per_min 1.0 without any behaviour
+    {"recent": DROP},
+    {"stock_state": "unknown"},  # with warehouses and stock
+    {"available": 0},  # in_stock
+    {"stock_state": "out"},  # with 37 available
+    {"stock_state": "low"},
+    {"minutes_to_stockout": 0.0},
+    {"events_applied": 0},
+    {"last_event_ts": None},
+    {"last_event_ts": MAX_TS + 1},
+    {"totals": record(STATE["totals"], {"revenue": DROP})},
+    {"totals": {**STATE["totals"], "views": INT64_MAX + 1}},
+    {"product_id": ""},
+]
+
+
+@pytest.mark.parametrize("changes", PRODUCT_STATE_BREAKS, ids=_short)
 def test_a_product_state_breaking_section_2_fails(changes: dict[str, Any]) -> None:
     assert not valid("product-state", record(STATE, changes))
 
@@ -689,6 +695,43 @@ def test_closing_a_schema_leaves_maps_and_conditions_open() -> None:
     assert c["$defs"]["recent"]["additionalProperties"] is False
     assert isinstance(c["properties"]["on_hand"]["additionalProperties"], dict)
     assert all("additionalProperties" not in rule["then"] for rule in c["allOf"])
+
+
+def test_inlining_references_keeps_every_verdict() -> None:
+    s = schema("product-state")
+    flat = Draft202012Validator(inlined(s, s["$defs"]))
+    assert "$ref" not in json.dumps(flat.schema) and "$defs" not in flat.schema
+    cases = [STATE, NEW_PRODUCT, UNSTOCKED]
+    cases += [record(STATE, c) for c in PRODUCT_STATE_BREAKS]
+    cases += [{**STATE, "totals": {**STATE["totals"], "units": -1}}]
+    assert [flat.is_valid(c) for c in cases] == [valid("product-state", c) for c in cases]
+    assert sum(flat.is_valid(c) for c in cases) == 3
+
+
+def test_each_output_record_is_checked_once_however_often_it_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tests.schemas as helper
+
+    seen: list[int] = []
+    real = helper.validate_output
+
+    def counting(kind: str, rec: Any, **kwargs: Any) -> Any:
+        seen.append(rec.offset)
+        return real(kind, rec, **kwargs)
+
+    monkeypatch.setattr(helper, "validate_output", counting)
+    topic = f"t-{id(seen)}.alerts"
+    good = [kafka_record(orjson.dumps(ALERT), topic=topic, offset=o) for o in (0, 1)]
+    bad = kafka_record(orjson.dumps(ALERT), topic=topic, offset=2, headers=[])
+    asyncio.run(check_output_records("unused:9092", topic, good, 1))
+    asyncio.run(check_output_records("unused:9092", topic, good, 1))
+    assert seen == [0, 1]
+    for _ in range(2):  # a bad record is not remembered: every read fails
+        with pytest.raises(OutputRecordError):
+            asyncio.run(check_output_records("unused:9092", topic, [*good, bad], 1))
+    assert seen == [0, 1, 2, 2]
+    asyncio.run(check_output_records("unused:9092", "t.behavior", [bad], 1))  # not an output
 
 
 SOURCE = kafka_record(
