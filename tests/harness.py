@@ -86,12 +86,22 @@ class Worker:
 
     ``boot`` is optional Python run in the child before ``hunt worker`` starts,
     for fault injection (e.g. patching the engine to hang like a stuck agent).
+    ``env`` overrides the deployment's settings for this worker alone (e.g. its
+    own ``HUNT_BROKER`` through a proxy that can cut it off).
     """
 
-    def __init__(self, deployment: Deployment, index: int = 0, *, boot: str | None = None) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        index: int = 0,
+        *,
+        boot: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.deployment = deployment
         self.index = index
         self.boot = boot
+        self.env = dict(env or {})
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = deployment.data_root / f"worker-{index}.log"
@@ -113,7 +123,7 @@ class Worker:
             argv = [sys.executable, "-c", self.boot + "\n" + entry]
         self.proc = subprocess.Popen(
             argv,
-            env=self.deployment.env(self.index, self.port),
+            env={**self.deployment.env(self.index, self.port), **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

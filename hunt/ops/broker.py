@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -112,6 +113,10 @@ class LocalKafka:
     ``advertised_port`` makes the broker tell clients to reach it at another port
     of the same host (a proxy in front of it, see :mod:`hunt.ops.proxy`); then
     :attr:`bootstrap` is that address, and the proxy must run before :meth:`start`.
+    ``extra_listeners`` adds listeners of their own, each a (port, advertised
+    port) pair: a client that bootstraps from one is told that listener's
+    address, so one client can be cut off (its own proxy) while others are not.
+    :meth:`listener_bootstrap` gives the address to bootstrap from.
     """
 
     def __init__(
@@ -123,12 +128,14 @@ class LocalKafka:
         libs: Path | None = None,
         log: IO[bytes] | None = None,
         advertised_port: int | None = None,
+        extra_listeners: Sequence[tuple[int, int]] = (),
     ) -> None:
         # "localhost" may resolve to ::1 first; bind and advertise IPv4 loopback instead.
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port or free_port(self.host)
         self.advertised_port = advertised_port or self.port
         self.bootstrap = f"{self.host}:{self.advertised_port}"
+        self.extra_listeners = list(extra_listeners)
         self._data_dir = data_dir
         self._libs = libs
         self._log = log
@@ -169,16 +176,26 @@ class LocalKafka:
             raise
         return self
 
+    def listener_bootstrap(self, index: int) -> str:
+        """The address a client bootstraps from to use extra listener ``index``."""
+        return f"{self.host}:{self.extra_listeners[index][1]}"
+
     def _properties(self, log_dir: Path, controller_port: int) -> str:
         h = self.host
+        extra = [(f"CLIENT{i}", port, adv) for i, (port, adv) in enumerate(self.extra_listeners)]
+        listeners = "".join(f",{name}://{h}:{port}" for name, port, _ in extra)
+        advertised = "".join(f",{name}://{h}:{adv}" for name, _, adv in extra)
+        protocols = "".join(f",{name}:PLAINTEXT" for name, _, _ in extra)
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{h}:{controller_port}",
-            "listeners": f"PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{h}:{self.advertised_port}",
+            "listeners": f"PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{controller_port}"
+            + listeners,
+            "advertised.listeners": f"PLAINTEXT://{h}:{self.advertised_port}" + advertised,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            + protocols,
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(log_dir),
             # hunt's default partition count (HUNT_PARTITIONS) for topics made without one.

@@ -17,7 +17,7 @@ from faust.types import TP
 from hunt.config import Settings
 from hunt.streaming.consumer import RewindingConsumer
 from hunt.streaming.engine import Engine, EngineTopics
-from hunt.streaming.fencing import TICK_S, PauseGuard
+from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, producer_timeout_s
 from hunt.streaming.intake import batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
@@ -80,6 +80,9 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         # (``hunt bench --only hunt,latency``): p50 25 -> 22 ms with 5 -> 1 ms.
         producer_linger=0.001,
         producer_max_batch_size=plan.producer_batch_bytes,
+        # A record that cannot be written fails within this (see fencing.py), so a
+        # worker cut off from the group has stopped writing before it is evicted.
+        producer_request_timeout=producer_timeout_s(settings.session_timeout_s),
         consumer_max_fetch_size=plan.fetch_bytes_per_partition,
         stream_buffer_maxsize=plan.stream_buffer_events,
         broker_commit_interval=1.0,  # events are acked at most one snapshot interval after applied.
@@ -104,7 +107,13 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         web_graph_enabled=settings.debug_views,
         web_stats_enabled=settings.debug_views,
     )
-    cast(Any, app.transport).Consumer = RewindingConsumer  # before Faust makes its consumer
+    fence = CoordinatorFence(settings.session_timeout_s)
+
+    class Consumer(RewindingConsumer):
+        pass
+
+    Consumer.fence = fence
+    cast(Any, app.transport).Consumer = Consumer  # before Faust makes its consumer
     topics = EngineTopics(
         behavior=settings.topics.behavior,
         inventory=settings.topics.inventory,
@@ -122,7 +131,13 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         options=plan.rocksdb_options(),
     )
     metrics = metrics or Metrics()
-    engine = Engine(app, table, settings, topics, metrics)
+    engine = Engine(app, table, settings, topics, metrics, fence)
+    Consumer.commit_gate = engine.outputs.settled
+
+    async def rejoin() -> None:
+        await cast(RewindingConsumer, app.consumer).rejoin()
+
+    engine.rejoin = rejoin
     source = app.topic(
         topics.behavior,
         topics.inventory,
@@ -183,6 +198,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         engine.on_assigned(
             {tp.partition for tp in app.consumer.assignment() if tp.topic in source.topics}
         )
+        engine.on_rebalance_complete()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:

@@ -30,8 +30,9 @@ to the consumer thread, like every other call Faust makes on it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -39,6 +40,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
+
+from hunt.streaming.fencing import CoordinatorFence
 
 __all__ = ["FETCH_MAX_WAIT_MS", "FETCH_MIN_BYTES", "RewindingConsumer"]
 
@@ -71,6 +74,40 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_min_bytes = FETCH_MIN_BYTES
         return consumer
 
+    async def on_start(self) -> None:
+        await super().on_start()
+        fence = cast(RewindingConsumer, self.consumer).fence
+        if fence is not None:
+            _listen_to_coordinator(cast(Any, self._consumer)._coordinator, fence)
+
+
+def _listen_to_coordinator(coordinator: Any, fence: CoordinatorFence) -> None:
+    """Tell ``fence`` each time aiokafka's group coordinator answers.
+
+    aiokafka keeps the time of its last good heartbeat in a local variable of
+    its heartbeat loop; the two calls whose success proves the group still
+    holds this member are wrapped instead: a heartbeat answered (also while
+    the group rebalances) and a join completed.
+    """
+    do_heartbeat = coordinator._do_heartbeat
+    on_join_complete = coordinator._on_join_complete
+
+    @functools.wraps(do_heartbeat)
+    async def heartbeat() -> bool:
+        ok: bool = await do_heartbeat()
+        if ok:
+            fence.heard()
+        return ok
+
+    @functools.wraps(on_join_complete)
+    async def join_complete(*args: Any, **kwargs: Any) -> Any:
+        result = await on_join_complete(*args, **kwargs)
+        fence.heard()
+        return result
+
+    coordinator._do_heartbeat = heartbeat
+    coordinator._on_join_complete = join_complete
+
 
 class RewindingConsumer(faust_aiokafka.Consumer):
     """See module docstring."""
@@ -88,9 +125,35 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     #: is complete, instead of a fixed wait (see :mod:`hunt.streaming.intake`).
     delivered: asyncio.Event
 
+    #: Told each time the group coordinator answers; the engine's writes
+    #: stop when it has been silent too long (set by :func:`hunt.streaming.app.build`).
+    fence: CoordinatorFence | None = None
+
+    #: Asked right before offsets are committed (after Faust flushed the
+    #: producer): False while an output the offsets depend on is not written.
+    commit_gate: Callable[[], Awaitable[bool]] | None = None
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.delivered = asyncio.Event()
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        gate = self.commit_gate
+        if gate is not None and not await gate():
+            log.info("not committing %d partitions: an output was not written", len(offsets))
+            return False
+        committed: bool = await super()._commit(offsets)
+        return committed
+
+    async def rejoin(self) -> None:
+        """Leave the current generation: the group rebalances and every partition
+        is read again from its commit."""
+        thread = self._thread
+
+        async def on_thread() -> None:
+            thread._ensure_consumer()._coordinator.request_rejoin()
+
+        await thread.call_thread(on_thread)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()

@@ -10,9 +10,24 @@ the end of the batch unless it was written less than a snapshot interval ago;
 then the snapshot ticker writes it when the interval is up
 (:mod:`hunt.domain.coalesce`). Events are acknowledged only after the
 snapshots that reflect them were handed to the producer: at once if the batch
-deferred no product, else when its last deferred product is written. So a
-commit (which Faust precedes by a producer flush) never covers an event whose
-effects could still be lost.
+deferred no product, else when its last deferred product is written.
+
+The checkpoint, in order:
+
+1. alerts of a batch are acknowledged by the broker before the batch's
+   changelog records are sent (a product's changelog record moves its
+   watermark past the events, so a replay would not raise the alerts again);
+2. the changelog records are sent, then the local RocksDB holds them;
+3. snapshots are sent; events are acknowledged to Faust (held until their
+   deferred snapshots are sent);
+4. Faust flushes the producer and commits, but only if every output sent so
+   far was acknowledged (:meth:`Outputs.settled`, asked by the consumer).
+
+A write that fails or is refused (:mod:`hunt.streaming.outputs`) stops the
+engine: nothing more is applied, acknowledged or committed, the local tables
+are wiped (they may hold writes the changelog lacks) and the worker rejoins
+its group, so every partition is restored from its changelog and read again
+from its last commit, as after a crash, without leaving the process.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,14 +47,22 @@ from faust.types import TP, EventT, Message, TableT
 from hunt.config import Settings
 from hunt.domain.coalesce import Key, Throttle
 from hunt.domain.dedup import DedupIndex, DedupPolicy
-from hunt.domain.errors import Rejected
-from hunt.domain.events import Event, parse_behavior, parse_inventory
+from hunt.domain.errors import INTERNAL_ERROR, OutOfRange, Rejected
+from hunt.domain.events import Event, Limits, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
 from hunt.streaming.ackqueue import AckQueue
 from hunt.streaming.continuity import Continuity
-from hunt.streaming.fencing import PauseGuard
+from hunt.streaming.fencing import CoordinatorFence, PauseGuard
 from hunt.streaming.metrics import Metrics
+from hunt.streaming.outputs import OutputFailed, Outputs
+from hunt.streaming.records import (
+    ALERT_SCHEMA,
+    STATE_SCHEMA,
+    dlq_record,
+    forwarded_headers,
+    source_of,
+)
 from hunt.streaming.routing import home_partition
 from hunt.streaming.store import PartitionStore
 
@@ -47,7 +70,6 @@ __all__ = ["Engine", "EngineTopics", "state_key"]
 
 log = logging.getLogger(__name__)
 
-_SOURCE_HEADER = "hunt.src"  # on forwarded records: "<topic code>:<partition>:<offset>"
 _APPROX_EVENT_BYTES = 1500  # a Faust Event + Message + value held until acked, measured order.
 _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
 _FLUSH_SLICE = 256  # snapshots written between yields: a 10k-product flush took ~150 ms.
@@ -82,6 +104,7 @@ class Engine:
         settings: Settings,
         topics: EngineTopics,
         metrics: Metrics,
+        fence: CoordinatorFence,
     ) -> None:
         self.app = app
         self.table = table
@@ -90,9 +113,10 @@ class Engine:
         self.partitions = settings.partitions
         self.rules = Rules(settings.low_stock_minutes, settings.spike_floor, settings.spike_factor)
         self.policy = DedupPolicy(settings.dedup_horizon_ms, settings.dedup_grace_ms)
+        self.limits = Limits(settings.max_record_bytes, int(settings.max_future_s * 1000))
         self.codes = {topics.behavior: "b", topics.inventory: "i"}
         self.names = {"b": topics.behavior, "i": topics.inventory}
-        self.parsers: dict[str, Callable[[bytes | None], Event]] = {
+        self.parsers: dict[str, Callable[[bytes | None, int | None, Limits], Event]] = {
             "b": parse_behavior,
             "i": parse_inventory,
         }
@@ -126,11 +150,29 @@ class Engine:
         self.continuity = Continuity(
             app, (topics.behavior, topics.inventory, topics.reroute), metrics
         )
+        self.outputs = Outputs(lambda: cast(Any, app.producer)._producer, fence, self._failed)
+        self.rejoin: Callable[[], Awaitable[None]] | None = None  # set by the app
+        self._epoch = 0  # bumped when the local tables are wiped after a failed write
+        self._reset_asked = False  # the rejoin after a failed write was requested
+        self._revoked_since_reset = False
+        self._resetting: asyncio.Future[None] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """An output failed: nothing is applied or acknowledged until the reset."""
+        return self.outputs.failure is not None
+
+    @property
+    def dirty(self) -> bool:
+        """The local tables may hold writes the changelog lacks (restore them on start)."""
+        return self.in_batch or self.failed
 
     # -- the batch path ----------------------------------------------------------------
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         """Apply one micro-batch, write the snapshots it may write now, ack or hold it."""
+        if self.failed:
+            return  # not acknowledged: read again from the commit after the reset
         self.in_batch = True  # stays True if the batch is cancelled half-way (see worker)
         self._idle.clear()
         applied: list[EventT[Any]] = []
@@ -149,6 +191,9 @@ class Engine:
                         applied.extend(group)
                         if deferred is not None and (release is None or deferred > release):
                             release = deferred
+        except OutputFailed:
+            self.in_batch = False
+            return
         finally:
             self._idle.set()
         self.in_batch = False
@@ -176,50 +221,56 @@ class Engine:
         cache = self._cache.setdefault(partition, OrderedDict())
         states: dict[str, ProductState] = {}
         counts: Counter[tuple[str, str]] = Counter()
-        send = self.app.producer.send
+        alerts_sent: list[asyncio.Future[Any]] = []
         rerouted = 0
         self._busy = partition
         for event in events:
             msg = event.message
-            if msg.topic == self.topics.reroute:
-                code, source, offset = _source_of(msg)
-                ev = self.parsers[code](msg.value)  # validated before it was forwarded
-            else:
-                code = self.codes[msg.topic]
-                try:
-                    ev = self.parsers[code](msg.value)
-                except Rejected as exc:
-                    await self._dead_letter(msg, exc)
-                    continue
-                pid_bytes = ev["product_id"].encode()
-                home = home_partition(pid_bytes, self.partitions)
-                if home != partition:
-                    await send(
-                        self.topics.reroute,
-                        pid_bytes,
-                        msg.value,
-                        home,
-                        None,
-                        [(_SOURCE_HEADER, f"{code}:{partition}:{msg.offset}".encode())],
-                    )
+            try:
+                routed = await self._route(msg, partition)
+                if routed is None:
                     rerouted += 1
                     continue
-                source, offset = f"{code}{partition}", msg.offset
-            pid: str = ev["product_id"]
-            state = states.get(pid)
-            if state is None:
-                state = cache.pop(pid, None)
+                code, source, offset, ev = routed
+                pid: str = ev["product_id"]
+                state = states.get(pid)
                 if state is None:
-                    raw = store.get(state_key(pid))
-                    state = ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
-                states[pid] = state
-            outcome, alerts = apply_event(state, code, source, offset, ev, self.rules, dedup)
+                    state = cache.pop(pid, None)
+                    if state is None:
+                        raw = store.get(state_key(pid))
+                        state = (
+                            ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
+                        )
+                # Applied to a copy: a record that raises leaves the product as it was.
+                work = state.clone()
+                outcome, alerts = apply_event(work, code, source, offset, ev, self.rules, dedup)
+            except OutputFailed:
+                raise
+            except Rejected as exc:
+                await self._dead_letter(msg, exc.code, exc.message)
+                continue
+            except Exception as exc:
+                log.exception(
+                    "hunt failed on the record at %s[%d]@%d; dead-lettered as %s",
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    INTERNAL_ERROR,
+                )
+                await self._dead_letter(msg, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                continue
+            states[pid] = work
             if outcome is not Outcome.REPLAYED:
                 counts[code, outcome.value] += 1
                 if ev["ts"] > self.stream_time:
                     self.stream_time = ev["ts"]
             for alert in alerts:
-                await self._emit_alert(alert)
+                alerts_sent.append(await self._emit_alert(alert))
+        if alerts_sent:
+            # Checkpoint step 1: the changelog moves the watermarks past these events.
+            await asyncio.wait(alerts_sent)
+            if self.failed:
+                raise OutputFailed(self.outputs.failure)
         now = time.monotonic()
         expired = 0
         release: float | None = None
@@ -249,62 +300,111 @@ class Engine:
             await self._write_snapshot(state)
         return release
 
+    async def _route(self, msg: Message, partition: int) -> tuple[str, str, int, Event] | None:
+        """Decode ``msg``: (topic code, source, offset, event) to apply here, or None
+        once forwarded to its product's home partition. Raises ``Rejected``."""
+        record_ts = _record_ts(msg)
+        if msg.topic == self.topics.reroute:
+            code, source_partition, offset = source_of(msg.headers, self.partitions, partition)
+            ev = self.parsers[code](msg.value, record_ts, self.limits)
+            if home_partition(ev["product_id"].encode(), self.partitions) != partition:
+                raise OutOfRange(
+                    f"product {ev['product_id'][:40]!r} does not live on reroute partition "
+                    f"{partition}"
+                )
+            return code, f"{code}{source_partition}", offset, ev
+        code = self.codes[msg.topic]
+        ev = self.parsers[code](msg.value, record_ts, self.limits)
+        pid_bytes = ev["product_id"].encode()
+        home = home_partition(pid_bytes, self.partitions)
+        if home == partition:
+            return code, f"{code}{partition}", msg.offset, ev
+        await self.outputs.send(
+            self.topics.reroute,
+            pid_bytes,
+            msg.value,
+            partition=home,
+            timestamp_ms=record_ts,
+            headers=forwarded_headers(code, partition, msg.offset),
+        )
+        return None
+
     async def _write_changelog(
         self, partition: int, changes: list[tuple[bytes, bytes | None]]
     ) -> None:
-        send = self.app.producer.send
+        send = self.outputs.send
+        changelog = self.topics.changelog
         fut = None
         for key, value in changes:
-            fut = cast(
-                "asyncio.Future[Any]",
-                await send(self.topics.changelog, key, value, partition, None, None),
-            )
+            fut = await send(changelog, key, value, partition=partition, timestamp_ms=None)
         if fut is not None:
             # Record how far the changelog holds this partition's local writes, as
             # Faust's own table does, so a clean restart restores only the tail.
             store: Any = self.table.data
-            tp = TP(self.topics.changelog, partition)
+            tp = TP(changelog, partition)
+            epoch = self._epoch
 
             def persisted(f: asyncio.Future[Any]) -> None:
-                if not f.cancelled() and f.exception() is None:
+                # After a wipe the partition is restored from the start instead.
+                if epoch == self._epoch and not f.cancelled() and f.exception() is None:
                     store.set_persisted_offset(tp, f.result().offset)
 
             fut.add_done_callback(persisted)
 
-    async def _dead_letter(self, msg: Message, exc: Rejected) -> None:
-        headers = [
-            ("hunt.error.code", exc.code.encode()),
-            ("hunt.error.message", exc.message.encode()),
-            ("hunt.source.topic", msg.topic.encode()),
-            ("hunt.source.partition", str(msg.partition).encode()),
-            ("hunt.source.offset", str(msg.offset).encode()),
-        ]
-        await self.app.producer.send(self.topics.dlq, msg.key, msg.value, None, None, headers)
+    async def _dead_letter(self, msg: Message, code: str, message: str) -> None:
+        key, value, headers = dlq_record(
+            msg.key,
+            msg.value,
+            code=code,
+            message=message,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            max_bytes=self.limits.max_record_bytes,
+        )
+        await self.outputs.send(
+            self.topics.dlq, key, value, timestamp_ms=_record_ts(msg), headers=headers
+        )
         self.metrics.events.labels(msg.topic, "dead_lettered").inc()
+        self.metrics.dead_lettered.labels(msg.topic, code).inc()
 
-    async def _emit_alert(self, alert: Alert) -> None:
-        await self.app.producer.send(
-            self.topics.alerts, alert["product_id"].encode(), orjson.dumps(alert), None, None, None
+    async def _emit_alert(self, alert: Alert) -> asyncio.Future[Any]:
+        fut = await self.outputs.send(
+            self.topics.alerts,
+            alert["product_id"].encode(),
+            orjson.dumps(alert),
+            timestamp_ms=alert["ts"],
+            headers=ALERT_SCHEMA,
         )
         self.metrics.alerts.labels(alert["kind"]).inc()
         self.recent_alerts.append(alert)
         if len(self.recent_alerts) > 1000:  # the /alerts view shows the newest few hundred.
             del self.recent_alerts[:500]
+        return fut
 
     # -- snapshots and acks ------------------------------------------------------------
 
     async def _write_snapshot(self, state: ProductState) -> None:
-        snapshot = orjson.dumps(state.snapshot())
-        pid = state.product_id.encode()
-        await self.app.producer.send(self.topics.product_state, pid, snapshot, None, None, None)
+        await self.outputs.send(
+            self.topics.product_state,
+            state.product_id.encode(),
+            orjson.dumps(state.snapshot()),
+            timestamp_ms=state.last_event_ts,
+            headers=STATE_SCHEMA,
+        )
         self.metrics.snapshots.inc()
 
     async def tick(self) -> None:
         """Write the deferred snapshots whose interval is up; ack what they release."""
         if self.guard is not None:
             self.guard.check()
+        if self.failed:
+            return
         now = time.monotonic()
-        await self._write_snapshots(self.snapshots.due(now))
+        try:
+            await self._write_snapshots(self.snapshots.due(now))
+        except OutputFailed:
+            return
         await self._ack(self._held.release(now))
         self._room_for_more()
 
@@ -313,9 +413,47 @@ class Engine:
         rebalance or a stop: early, so that the commit may cover every event)."""
         if self.guard is not None:
             self.guard.check()
-        await self._write_snapshots(self.snapshots.take_all(time.monotonic()))
+        if self.failed:
+            return
+        try:
+            await self._write_snapshots(self.snapshots.take_all(time.monotonic()))
+        except OutputFailed:
+            return
         await self._ack(self._held.drain())
         self._room_for_more()
+
+    # -- redoing the work after a failed write ---------------------------------------
+
+    def _failed(self, reason: str) -> None:
+        """An output failed or was refused (see module docstring): start the reset."""
+        self.metrics.resets.inc()
+        self._room.set()  # a batch waiting for room must see the failure and stop
+        self._resetting = asyncio.ensure_future(self._reset())
+
+    async def _reset(self) -> None:
+        await self._idle.wait()  # the batch in flight stops at its next write
+        self._epoch += 1
+        self._held.drain()  # never acknowledged: read again from the commit
+        self.snapshots.forget(set(self._cache) | self.assigned)
+        self._cache.clear()
+        for partition in sorted(self.assigned):
+            PartitionStore(self.table, partition).wipe(TP(self.topics.changelog, partition))
+        log.warning(
+            "local tables of partitions %s wiped; rejoining the group to restore them "
+            "from the changelog and read every partition again from its commit",
+            sorted(self.assigned),
+        )
+        self._reset_asked = True
+        if self.rejoin is not None:
+            await self.rejoin()
+
+    def on_rebalance_complete(self) -> None:
+        """After the rebalance that follows a reset, outputs may be written again."""
+        if self.failed and self._reset_asked and self._revoked_since_reset:
+            self._reset_asked = self._revoked_since_reset = False
+            self.outputs.reset()
+            self._room_for_more()
+            log.warning("resumed after a failed write: every partition restored and re-read")
 
     def observe_lag(self) -> None:
         """How long the longest-deferred product has waited for its snapshot."""
@@ -356,7 +494,7 @@ class Engine:
 
     async def heal(self, positions: Callable[[set[TP]], dict[TP, int | None]]) -> None:
         """Rewind partitions whose fetched records never arrived (see continuity.py)."""
-        if self.stream is None or not self.assigned:
+        if self.stream is None or not self.assigned or self.failed:
             return
         queue = cast(Any, self.stream.channel).queue
         waiting = {e.message.tp for e in list(getattr(queue, "_queue", ()))}
@@ -374,6 +512,8 @@ class Engine:
         a snapshot again.
         """
         self.assigned -= partitions
+        if self._reset_asked:
+            self._revoked_since_reset = True
         await self._idle.wait()
         await self.app.producer.flush()
         self._held.drop(partitions)
@@ -417,10 +557,9 @@ def _partition_of(event: EventT[Any]) -> int:
     return event.message.partition
 
 
-def _source_of(msg: Message) -> tuple[str, str, int]:
-    headers: Any = msg.headers or ()
-    for name, value in headers:
-        if name == _SOURCE_HEADER:
-            code, partition, offset = value.decode().split(":")
-            return code, f"{code}{partition}", int(offset)
-    raise ValueError(f"forwarded record at {msg.topic}[{msg.partition}]@{msg.offset} has no source")
+def _record_ts(msg: Message) -> int | None:
+    """The record's Kafka timestamp in ms (Faust keeps it in seconds), None if unset."""
+    ts = msg.timestamp
+    if ts is None or ts < 0:
+        return None
+    return round(ts * 1000)

@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 
-__all__ = ["EXIT_FENCED", "PauseGuard"]
+__all__ = ["EXIT_FENCED", "CoordinatorFence", "PauseGuard", "producer_timeout_s"]
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +63,50 @@ class PauseGuard:
             handler.flush()
         sys.stderr.flush()
         os._exit(EXIT_FENCED)
+
+
+class CoordinatorFence:
+    """Refuses writes once the group coordinator has been silent for ``limit_s``.
+
+    A worker whose event loop runs but whose connection to the broker is cut
+    cannot tell that the group moved its partitions: the coordinator evicts a
+    member the session timeout after its last heartbeat, and the new owner
+    then writes. So a write is allowed only while the last word from the
+    coordinator (a heartbeat answered, a join completed) is younger than
+    ``limit_s``, half the session timeout; and the producer gives up on a
+    record after a request timeout of a quarter of it (see
+    :func:`producer_timeout_s`), so whatever was accepted before the limit has
+    reached the broker or failed before the session can expire.
+    """
+
+    __slots__ = ("last_heard", "limit_s")
+
+    def __init__(self, session_timeout_s: float) -> None:
+        self.limit_s = session_timeout_s * FENCE_SHARE
+        # None until the consumer first joins the group: nothing is written before.
+        self.last_heard: float | None = None
+
+    def heard(self) -> None:
+        """The coordinator answered (called from the consumer's thread: one float write)."""
+        self.last_heard = time.monotonic()
+
+    def silence(self) -> float | None:
+        """How long the coordinator has been silent, if that is past the limit; else None."""
+        last = self.last_heard
+        if last is None:
+            return None
+        gap = time.monotonic() - last
+        return gap if gap > self.limit_s else None
+
+
+# Writes stop at half the session timeout of silence; a record accepted just
+# before lives at most about two producer request timeouts (its batch expires
+# after one, plus one request in flight), so a quarter each adds up to the
+# session timeout at which the coordinator may evict this worker.
+FENCE_SHARE = 0.5
+PRODUCER_TIMEOUT_SHARE = 0.25
+
+
+def producer_timeout_s(session_timeout_s: float) -> float:
+    """The producer's request timeout: see :class:`CoordinatorFence`."""
+    return session_timeout_s * PRODUCER_TIMEOUT_SHARE

@@ -27,6 +27,17 @@ class Metrics:
             ["topic", "outcome"],
             registry=r,
         )
+        self.dead_lettered = Counter(
+            "hunt_dead_lettered",
+            "Input records written to the DLQ, by source topic and error code",
+            ["topic", "code"],
+            registry=r,
+        )
+        self.resets = Counter(
+            "hunt_resets",
+            "Times a failed or refused write made the worker redo its work from the last commit",
+            registry=r,
+        )
         self.alerts = Counter("hunt_alerts", "Alerts emitted by kind", ["kind"], registry=r)
         self.rerouted = Counter(
             "hunt_rerouted", "Records forwarded to their product's home partition", registry=r

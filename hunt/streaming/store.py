@@ -17,21 +17,37 @@ from typing import TYPE_CHECKING, Any, cast
 from rocksdict import Rdict, WriteBatch
 
 if TYPE_CHECKING:
-    from faust.types import TableT
+    from faust.types import TP, TableT
 
 __all__ = ["PartitionStore"]
+
+# Upper end of a range holding every key: hunt's keys start with "s" or "d" and
+# Faust's offset key with "_", all below 0xff.
+_PAST_EVERY_KEY = b"\xff" * 8
 
 
 class PartitionStore:
     """Reads and buffered writes of one table partition (see module docstring)."""
 
-    __slots__ = ("_db", "_pending", "partition")
+    __slots__ = ("_db", "_pending", "_store", "partition")
 
     def __init__(self, table: TableT[Any, Any], partition: int) -> None:
         self.partition = partition
+        store: Any = table.data
+        self._store = store
         # Faust opens (or reuses) the partition's database; it has no public accessor.
-        self._db: Rdict = cast(Any, table.data)._db_for_partition(partition)
+        self._db: Rdict = store._db_for_partition(partition)
         self._pending: dict[bytes, bytes | None] = {}
+
+    def wipe(self, changelog: TP) -> None:
+        """Delete every key, so that Faust's next recovery reads the whole changelog.
+
+        The persisted offset is set to -1 rather than deleted: Faust's recovery
+        falls back to the offset it read up to in memory when none is stored.
+        """
+        self._pending = {}
+        self._db.delete_range(b"", _PAST_EVERY_KEY)
+        self._store.set_persisted_offset(changelog, -1)
 
     def get(self, key: bytes) -> bytes | None:
         pending = self._pending

@@ -104,8 +104,8 @@ def main(argv: list[str]) -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    # A batch cut off by the shutdown may have reached RocksDB but not the changelog;
-    # then the local tables must not be trusted on the next start.
-    if code == 0 and not hunt.app._crash_reason and not hunt.engine.in_batch:
+    # A batch cut off by the shutdown, or a failed write, may have left RocksDB ahead
+    # of the changelog; then the local tables must not be trusted on the next start.
+    if code == 0 and not hunt.app._crash_reason and not hunt.engine.dirty:
         (settings.data_dir / _CLEAN_MARK).touch()
     return code

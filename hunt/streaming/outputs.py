@@ -1,0 +1,125 @@
+"""Every record the engine writes, and whether each one reached the broker.
+
+An offset may be committed only once every output it depends on has been
+acknowledged by the broker (the checkpoint in :mod:`hunt.streaming.engine`).
+Faust's producer wrapper returns a future per record that nobody looks at: a
+send that fails (a topic refusing the write, a broker away longer than the
+producer's request timeout) is forgotten, and Faust's next commit covers the
+events whose outputs were lost. Here every send is made through
+:class:`Outputs`, which keeps the futures still in flight, reports the first
+failure to the engine at once, and answers the commit's question "did
+everything sent so far arrive?" (:meth:`Outputs.settled`).
+
+Records are sent through aiokafka's producer directly, so the Kafka timestamp
+is the exact event time in milliseconds (Faust's wrapper takes seconds as a
+float and turns 0 into "now").
+
+A send is refused while the worker may have lost its partitions without
+knowing it (:class:`~hunt.streaming.fencing.CoordinatorFence`): a record sent
+then could land after the new owner's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from hunt.streaming.fencing import CoordinatorFence
+
+__all__ = ["Header", "OutputFailed", "Outputs"]
+
+log = logging.getLogger(__name__)
+
+Header = tuple[str, bytes]
+
+
+class OutputFailed(Exception):
+    """An output could not be written; the engine redoes its work from the last commit."""
+
+
+class Outputs:
+    """Sends the engine's records and tracks them until the broker acknowledges them."""
+
+    __slots__ = ("_epoch", "_fence", "_in_flight", "_on_failure", "_producer", "failure")
+
+    def __init__(
+        self,
+        producer: Callable[[], Any],
+        fence: CoordinatorFence,
+        on_failure: Callable[[str], None],
+    ) -> None:
+        self._producer = producer  # the aiokafka producer, once Faust has started it
+        self._fence = fence
+        self._on_failure = on_failure
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self.failure: str | None = None  # the first failure since the last reset
+        self._epoch = 0  # bumped by each reset: a late failure of an older send is moot
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timestamp_ms: int | None,
+        headers: Sequence[Header] | None = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Hand one record to the producer; raise :class:`OutputFailed` if it may not be sent."""
+        if self.failure is not None:
+            raise OutputFailed(self.failure)
+        silence = self._fence.silence()
+        if silence is not None:
+            self.fail(
+                f"no word from the group coordinator for {silence:.1f} s (limit "
+                f"{self._fence.limit_s:.1f} s): this worker may have lost its partitions"
+            )
+            raise OutputFailed(self.failure)
+        fut: asyncio.Future[Any] = await self._producer().send(
+            topic,
+            value,
+            key=key,
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+            headers=list(headers) if headers else None,
+        )
+        self._in_flight.add(fut)
+        fut.add_done_callback(partial(self._done, topic, self._epoch))
+        return fut
+
+    def _done(self, topic: str, epoch: int, fut: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(fut)
+        if fut.cancelled():
+            reason = f"a write to {topic} was cancelled"
+        elif (exc := fut.exception()) is not None:
+            reason = f"a write to {topic} failed: {type(exc).__name__}: {exc}"
+        else:
+            return
+        if epoch == self._epoch:
+            self.fail(reason)
+        else:  # sent before the last reset, whose replay does not depend on it
+            log.info("%s (sent before the last reset)", reason)
+
+    def fail(self, reason: str) -> None:
+        """Record the first failure and tell the engine; later ones only log."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("%s; redoing the work from the last commit", reason)
+            self._on_failure(reason)
+        else:
+            log.info("also: %s", reason)
+
+    async def settled(self) -> bool:
+        """Wait for every record sent so far; True if all of them were acknowledged."""
+        if self._in_flight:
+            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        return self.failure is None
+
+    def reset(self) -> None:
+        """A new generation starts from the last commit: what was sent before is moot."""
+        self.failure = None
+        self._epoch += 1
+        self._in_flight.clear()
