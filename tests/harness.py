@@ -255,19 +255,24 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 1.0) -> list[An
             await consumer.stop()
 
 
-async def _produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> None:
+# (topic, key, value) or (topic, key, value, Kafka timestamp in ms, None for the clock)
+ProduceRecord = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int | None]
+
+
+async def _produce(bootstrap: str, records: list[ProduceRecord]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        for topic, key, value in records:
-            await producer.send(topic, value, key=key)
+        for topic, key, value, *ts in records:
+            await producer.send(topic, value, key=key, timestamp_ms=ts[0] if ts else None)
         await producer.flush()
     finally:
         await producer.stop()
 
 
-def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
-    """Send ``(topic, key, value)`` records in order (default partitioner) and wait for acks."""
+def produce(bootstrap: str, records: Iterable[ProduceRecord]) -> None:
+    """Send ``(topic, key, value[, timestamp_ms])`` records in order (default partitioner)
+    and wait for acks."""
     asyncio.run(_produce(bootstrap, list(records)))
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -36,7 +38,14 @@ HORIZON_MS = 600_000  # SPEC 2: default dedup horizon (10 minutes)
 LOW_STOCK_MINUTES = 60  # SPEC 3: default low_stock threshold
 SPIKE_FLOOR = 20  # SPEC 3: a spike needs at least this many cart_adds + units
 SPIKE_FACTOR = 3  # SPEC 3: ... and this multiple of the previous 15 windows' mean
-ID_MAX_CHARS = 128  # SPEC 1: event_id and product_id are 1..128 characters
+ID_MAX_CHARS = 128  # SPEC 1: ids, user_id, session_id and warehouse: at most 128 characters
+MAX_TS = 2**53 - 1  # SPEC 1: ts is 0..2^53-1
+MAX_BEHAVIOUR_QTY = 1_000_000  # SPEC 1: behaviour qty is 1..1,000,000
+MAX_PRICE = 1_000_000_000  # SPEC 1: price is a finite number 0..1,000,000,000
+MAX_STOCK_QTY = 1_000_000_000  # SPEC 1: inventory |qty| is at most 1,000,000,000
+MAX_RECORD_BYTES = 65_536  # SPEC 1: default HUNT_MAX_RECORD_BYTES
+MAX_FUTURE_MS = 3_600_000  # SPEC 1: default HUNT_MAX_FUTURE_S, in ms
+MAX_NESTING = 1024  # not in SPEC: hunt's JSON decoder (orjson) refuses deeper nesting
 
 _BEHAVIOUR_COUNTER = {
     "view": "views",
@@ -49,7 +58,11 @@ _CENT = Decimal("0.01")
 
 
 class Rejected(ValueError):
-    """The record breaks SPEC section 1; it belongs in ``hunt.dlq``."""
+    """The record breaks SPEC section 1; it belongs in ``hunt.dlq`` with ``code``."""
+
+    def __init__(self, code: str, why: str) -> None:
+        super().__init__(f"{code}: {why}")
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -66,82 +79,170 @@ class Event:
     warehouse: str | None = None
 
 
-def _no_constant(name: str) -> Any:
-    raise Rejected(f"not JSON: {name}")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise Rejected(f"number out of range: {text}")
-    return value
-
-
 def _is_int(value: object) -> TypeGuard[int]:
     return type(value) is int  # bool is a subclass of int but not an integer here
 
 
-def _id(obj: dict[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not 1 <= len(value) <= ID_MAX_CHARS:
-        raise Rejected(f"{name} must be a string of 1..{ID_MAX_CHARS} characters")
+def _nesting(text: str) -> int:
+    """How deeply arrays and objects nest in ``text`` (brackets inside strings skipped)."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return 0  # cannot be deeper; skips the scan for every ordinary record
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise Rejected("invalid_json", f"{name} is not JSON")
+
+
+@contextmanager
+def _unbounded_python() -> Iterator[None]:
+    """Room to decode MAX_NESTING levels and integers of any length exactly."""
+    recursion, digits = sys.getrecursionlimit(), sys.get_int_max_str_digits()
+    sys.setrecursionlimit(recursion + 4 * MAX_NESTING)
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(recursion)
+        sys.set_int_max_str_digits(digits)
+
+
+def _utf8_strings(value: Any) -> bool:
+    """False if a string (or key) holds a lone surrogate, which no UTF-8 text can."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(_utf8_strings(v) for v in value)
+    if isinstance(value, dict):
+        return all(_utf8_strings(k) and _utf8_strings(v) for k, v in value.items())
+    return True
+
+
+def _decode(value: bytes | None, max_record_bytes: int) -> dict[str, Any]:
+    if value is None:
+        raise Rejected("invalid_json", "a tombstone")
+    if len(value) > max_record_bytes:
+        raise Rejected("too_large", f"{len(value)} bytes")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected("invalid_json", str(exc)) from None
+    if _nesting(text) > MAX_NESTING:
+        raise Rejected("invalid_json", f"nested deeper than {MAX_NESTING}")
+    try:
+        with _unbounded_python():
+            obj = json.loads(text, parse_constant=_no_constant)
+            strings_ok = _utf8_strings(obj)
+    except ValueError as exc:  # Rejected from _no_constant is a ValueError too
+        raise Rejected("invalid_json", str(exc)) from None
+    if not strings_ok:
+        raise Rejected("invalid_json", "a lone surrogate")
+    if not isinstance(obj, dict):
+        raise Rejected("not_an_object", type(obj).__name__)
+    return {k: v for k, v in obj.items() if v is not None}  # null counts as absent
+
+
+def _require(obj: dict[str, Any], name: str) -> Any:
+    if name not in obj:
+        raise Rejected("missing_field", name)
+    return obj[name]
+
+
+def _string(value: object, name: str, low: int) -> str:
+    if not isinstance(value, str):
+        raise Rejected("wrong_type", f"{name} is not a string")
+    if not low <= len(value) <= ID_MAX_CHARS:
+        raise Rejected("out_of_range", f"{name} has {len(value)} characters")
     return value
 
 
-def parse(topic: TopicKind, value: bytes) -> Event:
-    """Validate one record per SPEC section 1, or raise :class:`Rejected`."""
-    try:
-        text = value.decode("utf-8")
-        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Rejected(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise Rejected("not a JSON object")
-    obj = {k: v for k, v in obj.items() if v is not None}  # null counts as absent
-    event_id = _id(obj, "event_id")
-    product_id = _id(obj, "product_id")
-    ts = obj.get("ts")
-    if not _is_int(ts) or ts < 0:
-        raise Rejected("ts must be an integer >= 0")
-    kind = obj.get("kind")
+def _integer(value: object, name: str, low: int, high: int) -> int:
+    if not _is_int(value):
+        raise Rejected("wrong_type", f"{name} is not a JSON integer")
+    if not low <= value <= high:
+        raise Rejected("out_of_range", f"{name} is not in {low}..{high}")
+    return value
+
+
+def parse(
+    topic: TopicKind,
+    value: bytes | None,
+    record_ts: int | None = None,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    max_future_ms: int = MAX_FUTURE_MS,
+) -> Event:
+    """Validate one record per SPEC section 1, or raise :class:`Rejected` with its code.
+
+    ``record_ts`` is the record's Kafka timestamp (None or negative: not set). Of
+    several faults the first decides the code, in the order hunt documents
+    (``hunt/domain/events.py``): size, JSON, object, event_id, product_id, ts,
+    kind, then the topic's fields; per field presence, type, range.
+    """
+    obj = _decode(value, max_record_bytes)
+    event_id = _string(_require(obj, "event_id"), "event_id", 1)
+    product_id = _string(_require(obj, "product_id"), "product_id", 1)
+    ts = _integer(_require(obj, "ts"), "ts", 0, MAX_TS)
+    if record_ts is not None and record_ts >= 0 and ts > record_ts + max_future_ms:
+        raise Rejected("out_of_range", "ts too far ahead of the record timestamp")
+    kind = _require(obj, "kind")
+    if not isinstance(kind, str):
+        raise Rejected("wrong_type", "kind is not a string")
     if topic == "behavior":
         return _behaviour(obj, event_id, ts, product_id, kind)
     return _inventory(obj, event_id, ts, product_id, kind)
 
 
-def _behaviour(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: object) -> Event:
-    if not isinstance(kind, str) or kind not in _BEHAVIOUR_COUNTER:
-        raise Rejected(f"unknown behaviour kind {kind!r}")
+def _behaviour(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: str) -> Event:
+    if kind not in _BEHAVIOUR_COUNTER:
+        raise Rejected("unknown_kind", kind)
     for name in ("user_id", "session_id"):
-        if name in obj and not isinstance(obj[name], str):
-            raise Rejected(f"{name} must be a string")
-    qty = obj.get("qty", 1)
-    if not _is_int(qty) or qty < 1:
-        raise Rejected("qty must be an integer >= 1")
+        if name in obj:
+            _string(obj[name], name, 0)
+    qty = _integer(obj.get("qty", 1), "qty", 1, MAX_BEHAVIOUR_QTY)
     price: Decimal | None = None
     if "price" in obj:
         raw = obj["price"]
-        if type(raw) not in (int, float) or raw < 0:
-            raise Rejected("price must be a number >= 0")
+        if type(raw) not in (int, float):
+            raise Rejected("wrong_type", "price is not a number")
+        if (type(raw) is float and not math.isfinite(raw)) or not 0 <= raw <= MAX_PRICE:
+            raise Rejected("out_of_range", "price is not a finite number in range")
         price = Decimal(repr(raw))
     elif kind == "purchase":
-        raise Rejected("purchase without price")
-    return Event("behavior", event_id, ts, pid, str(kind), qty, price=price)
+        raise Rejected("missing_field", "purchase without price")
+    return Event("behavior", event_id, ts, pid, kind, qty, price=price)
 
 
-def _inventory(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: object) -> Event:
+def _inventory(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: str) -> Event:
     if kind not in _INVENTORY_KINDS:
-        raise Rejected(f"unknown inventory kind {kind!r}")
-    warehouse = obj.get("warehouse")
-    if not isinstance(warehouse, str) or not warehouse:
-        raise Rejected("warehouse must be a non-empty string")
-    qty = obj.get("qty")
-    if not _is_int(qty):
-        raise Rejected("qty must be an integer")
-    ok = {"restock": qty >= 1, "sale": qty >= 1, "adjust": qty != 0, "count": qty >= 0}
-    if not ok[str(kind)]:
-        raise Rejected(f"qty {qty} not allowed for {kind}")
-    return Event("inventory", event_id, ts, pid, str(kind), qty, warehouse=warehouse)
+        raise Rejected("unknown_kind", kind)
+    warehouse = _string(_require(obj, "warehouse"), "warehouse", 1)
+    low = {"restock": 1, "sale": 1, "adjust": -MAX_STOCK_QTY, "count": 0}[kind]
+    qty = _integer(_require(obj, "qty"), "qty", low, MAX_STOCK_QTY)
+    if kind == "adjust" and qty == 0:
+        raise Rejected("out_of_range", "adjust by 0")
+    return Event("inventory", event_id, ts, pid, kind, qty, warehouse=warehouse)
 
 
 def _cents(amount: Decimal) -> float:
@@ -238,6 +339,7 @@ class OracleResult:
     applied: int
     duplicate: int
     rejected: int
+    codes: list[str | None] = field(default_factory=list)  # per input record: DLQ code or None
 
 
 class Oracle:
@@ -259,13 +361,14 @@ class Oracle:
         self.applied_ts: dict[tuple[str, str, str], list[int]] = {}
         self.alert_records: list[dict[str, Any]] = []
         self.outcomes: list[Outcome] = []
+        self.codes: list[str | None] = []
 
-    def feed(self, topic: TopicKind, value: bytes) -> Outcome:
-        """Classify and, if valid and new, apply one record."""
+    def feed(self, topic: TopicKind, value: bytes | None, record_ts: int | None = None) -> Outcome:
+        """Classify and, if valid and new, apply one record (``record_ts``: its Kafka timestamp)."""
         try:
-            ev = parse(topic, value)
-        except Rejected:
-            return self._outcome("rejected")
+            ev = parse(topic, value, record_ts)
+        except Rejected as exc:
+            return self._outcome("rejected", exc.code)
         key = (ev.topic, ev.product_id, ev.event_id)
         seen = self.applied_ts.setdefault(key, [])
         if any(abs(ev.ts - earlier) <= self.horizon_ms for earlier in seen):
@@ -274,8 +377,9 @@ class Oracle:
         self._apply(ev)
         return self._outcome("applied")
 
-    def _outcome(self, outcome: Outcome) -> Outcome:
+    def _outcome(self, outcome: Outcome, code: str | None = None) -> Outcome:
         self.outcomes.append(outcome)
+        self.codes.append(code)
         return outcome
 
     def _apply(self, ev: Event) -> None:
@@ -377,12 +481,17 @@ class Oracle:
             applied=self.outcomes.count("applied"),
             duplicate=self.outcomes.count("duplicate"),
             rejected=self.outcomes.count("rejected"),
+            codes=list(self.codes),
         )
 
 
-def run(records: Iterable[tuple[TopicKind, bytes]], **rules: Any) -> OracleResult:
-    """Apply ``(topic_kind, value)`` records in order; ``rules`` override the defaults."""
+def run(
+    records: Iterable[tuple[TopicKind, bytes] | tuple[TopicKind, bytes, int | None]],
+    **rules: Any,
+) -> OracleResult:
+    """Apply ``(topic_kind, value)`` or ``(topic_kind, value, record_ts)`` records in
+    order; ``rules`` override the defaults."""
     oracle = Oracle(**rules)
-    for topic, value in records:
-        oracle.feed(topic, value)
+    for record in records:
+        oracle.feed(*record)
     return oracle.result()
