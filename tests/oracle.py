@@ -7,11 +7,11 @@ of the spec is wrong, which a shared helper would hide.
 Feed it the input records of one serial order the engine could have seen
 (per product, each topic in its partition order) and read back per-product
 ``hunt.product-state`` dicts, the alerts, and the applied / duplicate /
-rejected counts.  Everything is exact: integers stay integers, money is
-``Decimal`` until it is rounded once on output, the spike rule compares
-fractions, and applied ids are never forgotten (the spec allows forgetting
-them only after horizon + grace, which a trace with lateness below the grace
-never observes).
+rejected counts.  Everything is exact: integers stay integers, money is a
+``Fraction`` (a price is the decimal its JSON text spells) until it is rounded
+once on output, the spike and re-arm rules compare fractions, and applied ids
+are never forgotten (the spec allows forgetting them only after horizon +
+grace, which a trace with lateness below the grace never observes).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal, TypeGuard
 
@@ -38,6 +38,9 @@ HORIZON_MS = 600_000  # SPEC 2: default dedup horizon (10 minutes)
 LOW_STOCK_MINUTES = 60  # SPEC 3: default low_stock threshold
 SPIKE_FLOOR = 20  # SPEC 3: a spike needs at least this many cart_adds + units
 SPIKE_FACTOR = 3  # SPEC 3: ... and this multiple of the previous 15 windows' mean
+SPIKE_HISTORY = 15  # SPEC 3: ... in a window at least this many after the first one
+LOW_STOCK_REARM = Fraction(5, 4)  # SPEC 3: low_stock re-arms at 1.25 x its threshold
+MAX_WAREHOUSES = 1000  # SPEC 1: one more warehouse than this is bad input
 ID_MAX_CHARS = 128  # SPEC 1: ids, user_id, session_id and warehouse: at most 128 characters
 MAX_TS = 2**53 - 1  # SPEC 1: ts is 0..2^53-1
 MAX_BEHAVIOUR_QTY = 1_000_000  # SPEC 1: behaviour qty is 1..1,000,000
@@ -54,7 +57,6 @@ _BEHAVIOUR_COUNTER = {
     "purchase": "purchases",
 }
 _INVENTORY_KINDS = ("restock", "sale", "adjust", "count")
-_CENT = Decimal("0.01")
 
 
 class Rejected(ValueError):
@@ -245,8 +247,9 @@ def _inventory(obj: dict[str, Any], event_id: str, ts: int, pid: str, kind: str)
     return Event("inventory", event_id, ts, pid, kind, qty, warehouse=warehouse)
 
 
-def _cents(amount: Decimal) -> float:
-    return float(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+def _cents(amount: Fraction) -> float:
+    """Half-up to cents (revenue is never negative), then the nearest float."""
+    return float(Fraction(math.floor(amount * 100 + Fraction(1, 2)), 100))
 
 
 @dataclass
@@ -256,7 +259,7 @@ class _Counters:
     cart_removes: int = 0
     purchases: int = 0
     units: int = 0
-    revenue: Decimal = field(default_factory=Decimal)
+    revenue: Fraction = field(default_factory=Fraction)  # exact at any precision
 
     def add(self, ev: Event) -> None:
         counter = _BEHAVIOUR_COUNTER[ev.kind]
@@ -264,7 +267,15 @@ class _Counters:
         if ev.kind == "purchase":
             assert ev.price is not None
             self.units += ev.qty
-            self.revenue += ev.qty * ev.price
+            self.revenue += ev.qty * Fraction(ev.price)
+
+    def merge(self, other: _Counters) -> None:
+        self.views += other.views
+        self.cart_adds += other.cart_adds
+        self.cart_removes += other.cart_removes
+        self.purchases += other.purchases
+        self.units += other.units
+        self.revenue += other.revenue
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -285,6 +296,7 @@ class _Product:
     totals: _Counters = field(default_factory=_Counters)
     windows: dict[int, _Counters] = field(default_factory=dict)
     newest_window: int | None = None
+    first_window: int | None = None  # earliest window of any behaviour event applied
     events_applied: int = 0
     last_event_ts: int | None = None
     low_stock_armed: bool = True
@@ -300,13 +312,42 @@ class _Product:
             return "unknown"
         return "in_stock" if self.available > 0 else "out"
 
+    def _recent_starts(self) -> list[int]:
+        """The 15 windows ending with the newest behaviour window."""
+        assert self.newest_window is not None
+        return [self.newest_window - i * WINDOW_MS for i in range(DEMAND_WINDOWS)]
+
+    @property
+    def recent_minutes(self) -> int:
+        """How many of the 15 recent windows start at or after the first window."""
+        if self.first_window is None:
+            return 0
+        first = self.first_window
+        return sum(1 for w in self._recent_starts() if w >= first)
+
+    def _recent_sum(self) -> _Counters:
+        total = _Counters()
+        for w in self._recent_starts():
+            if w in self.windows:
+                total.merge(self.windows[w])
+        return total
+
     @property
     def demand_per_min(self) -> float:
         if self.newest_window is None:
-            return 0 / DEMAND_WINDOWS
-        oldest = self.newest_window - (DEMAND_WINDOWS - 1) * WINDOW_MS
-        units = sum(c.units for w, c in self.windows.items() if oldest <= w <= self.newest_window)
-        return units / DEMAND_WINDOWS
+            return 0.0
+        return self._recent_sum().units / self.recent_minutes
+
+    def recent(self) -> dict[str, Any] | None:
+        if self.newest_window is None:
+            return None
+        c = self._recent_sum()
+        return {
+            "minutes": self.recent_minutes,
+            **c.as_dict(),
+            "view_to_cart": c.cart_adds / c.views if c.views else None,
+            "cart_to_purchase": c.purchases / c.cart_adds if c.cart_adds else None,
+        }
 
     @property
     def minutes_to_stockout(self) -> float | None:
@@ -320,6 +361,7 @@ class _Product:
             "on_hand": dict(self.on_hand),
             "stock_state": self.stock_state,
             "totals": self.totals.as_dict(),
+            "recent": self.recent(),
             "demand_per_min": self.demand_per_min,
             "minutes_to_stockout": self.minutes_to_stockout,
             "events_applied": self.events_applied,
@@ -352,11 +394,15 @@ class Oracle:
         low_stock_minutes: float = LOW_STOCK_MINUTES,
         spike_floor: int = SPIKE_FLOOR,
         spike_factor: float | int = SPIKE_FACTOR,
+        low_stock_rearm: float | Fraction = LOW_STOCK_REARM,
+        spike_history: int = SPIKE_HISTORY,
     ) -> None:
         self.horizon_ms = horizon_ms
         self.low_stock_minutes = low_stock_minutes
         self.spike_floor = spike_floor
         self.spike_factor = Fraction(spike_factor)
+        self.low_stock_rearm = Fraction(low_stock_rearm)
+        self.spike_history = spike_history
         self.products: dict[str, _Product] = {}
         self.applied_ts: dict[tuple[str, str, str], list[int]] = {}
         self.alert_records: list[dict[str, Any]] = []
@@ -373,6 +419,8 @@ class Oracle:
         seen = self.applied_ts.setdefault(key, [])
         if any(abs(ev.ts - earlier) <= self.horizon_ms for earlier in seen):
             return self._outcome("duplicate")
+        if self._too_many_warehouses(ev):
+            return self._outcome("rejected", "too_many_warehouses")
         seen.append(ev.ts)
         self._apply(ev)
         return self._outcome("applied")
@@ -398,15 +446,39 @@ class Oracle:
         if before == "out" and after == "in_stock":
             self._alert(p, "back_in_stock", ev)
         mts = p.minutes_to_stockout
-        if after == "in_stock" and mts is not None and mts < self.low_stock_minutes:
+        if after != "in_stock" or mts is None:
+            p.low_stock_armed = True
+        elif mts < self.low_stock_minutes:
             if p.low_stock_armed:
                 p.low_stock_armed = False
-                self._alert(p, "low_stock", ev)
-        else:
+                self._alert(p, "low_stock", ev, value=mts, threshold=float(self.low_stock_minutes))
+        elif Fraction(mts) >= self.low_stock_rearm * Fraction(self.low_stock_minutes):
             p.low_stock_armed = True
-        if window is not None and self._spikes(p, window):
-            p.spiked_windows.add(window)
-            self._alert(p, "demand_spike", ev, window_start=window)
+        # A spike is judged at the events that add to a window's cart_adds + units.
+        if window is not None and ev.kind in ("cart_add", "purchase"):
+            spike = self._spike(p, window)
+            if spike is not None:
+                p.spiked_windows.add(window)
+                demand, mean, threshold = spike
+                self._alert(
+                    p,
+                    "demand_spike",
+                    ev,
+                    window_start=window,
+                    value=demand,
+                    baseline=float(mean),
+                    threshold=float(threshold),
+                )
+
+    def _too_many_warehouses(self, ev: Event) -> bool:
+        """SPEC 1: an inventory event that would add a 1,001st warehouse is bad input."""
+        p = self.products.get(ev.product_id)
+        return (
+            ev.topic == "inventory"
+            and p is not None
+            and ev.warehouse not in p.on_hand
+            and len(p.on_hand) >= MAX_WAREHOUSES
+        )
 
     @staticmethod
     def _apply_inventory(p: _Product, ev: Event) -> None:
@@ -425,6 +497,8 @@ class Oracle:
         """Count the event; return its window start if that window is kept."""
         p.totals.add(ev)
         start = ev.ts - ev.ts % WINDOW_MS
+        if p.first_window is None or start < p.first_window:
+            p.first_window = start  # even for an event too late for any kept window
         if p.newest_window is None or start > p.newest_window:
             p.newest_window = start
             horizon = start - KEEP_MS
@@ -434,20 +508,33 @@ class Oracle:
         p.windows.setdefault(start, _Counters()).add(ev)
         return start
 
-    def _spikes(self, p: _Product, window: int) -> bool:
-        if window in p.spiked_windows:
-            return False
+    def _spike(self, p: _Product, window: int) -> tuple[int, Fraction, Fraction] | None:
+        """(the window's cart_adds + units, the previous 15 windows' mean, the threshold)
+        if ``window`` spikes now, else None."""
+        assert p.first_window is not None
+        if window in p.spiked_windows or window < p.first_window + self.spike_history * WINDOW_MS:
+            return None
         cur = p.windows[window]
         demand = cur.cart_adds + cur.units
         previous = 0
         for i in range(1, DEMAND_WINDOWS + 1):
-            c = p.windows.get(window - i * WINDOW_MS)
+            c = p.windows.get(window - i * WINDOW_MS)  # empty or no longer kept: 0
             if c is not None:
                 previous += c.cart_adds + c.units
         mean = Fraction(previous, DEMAND_WINDOWS)
-        return demand >= max(Fraction(self.spike_floor), self.spike_factor * mean)
+        threshold = max(Fraction(self.spike_floor), self.spike_factor * mean)
+        return (demand, mean, threshold) if demand >= threshold else None
 
-    def _alert(self, p: _Product, kind: str, ev: Event, window_start: int | None = None) -> None:
+    def _alert(
+        self,
+        p: _Product,
+        kind: str,
+        ev: Event,
+        window_start: int | None = None,
+        value: float | None = None,
+        baseline: float | None = None,
+        threshold: float | None = None,
+    ) -> None:
         self.alert_records.append(
             {
                 "alert_id": f"{p.product_id}:{kind}:{ev.event_id}",
@@ -459,6 +546,9 @@ class Oracle:
                 "demand_per_min": p.demand_per_min,
                 "minutes_to_stockout": p.minutes_to_stockout,
                 "window_start": window_start,
+                "value": value,
+                "baseline": baseline,
+                "threshold": threshold,
             }
         )
 
@@ -486,7 +576,7 @@ class Oracle:
 
 
 def run(
-    records: Iterable[tuple[TopicKind, bytes] | tuple[TopicKind, bytes, int | None]],
+    records: Iterable[tuple[TopicKind, bytes | None] | tuple[TopicKind, bytes | None, int | None]],
     **rules: Any,
 ) -> OracleResult:
     """Apply ``(topic_kind, value)`` or ``(topic_kind, value, record_ts)`` records in

@@ -8,6 +8,9 @@ Two guards, in this order:
    silently: it was already counted, as applied or as a duplicate.
 2. the dedup index: a new record whose ``event_id`` the product already applied
    within the horizon is a duplicate delivery, skipped and counted.
+
+A new event moves the watermark and leaves its id only after the rules applied
+it without raising, so a record the caller dead-letters leaves neither behind.
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ def apply_event(
     event_id: str = ev["event_id"]
     ts: int = ev["ts"]
     # Ask before moving the watermark: an id counts only if the watermark covers it.
-    duplicate = dedup.is_duplicate(state, topic_code, event_id, ts)
-    state.offsets[source] = offset
-    if duplicate:
+    if dedup.is_duplicate(state, topic_code, event_id, ts):
+        state.offsets[source] = offset
         return Outcome.DUPLICATE, []
-    dedup.remember(state, topic_code, event_id, ts, source, offset)
     if topic_code == "b":
-        return Outcome.APPLIED, state.apply_behavior(ev, rules)
-    return Outcome.APPLIED, state.apply_inventory(ev, rules)
+        alerts = state.apply_behavior(ev, rules)
+    else:
+        alerts = state.apply_inventory(ev, rules)
+    state.offsets[source] = offset
+    dedup.remember(state, topic_code, event_id, ts, source, offset)
+    return Outcome.APPLIED, alerts

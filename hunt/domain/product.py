@@ -3,6 +3,16 @@
 :class:`ProductState` is plain Python: the streaming layer loads it from the
 table, applies a batch of validated events to it in partition order, and
 stores it back once. Applying an event returns the alerts it causes.
+
+Every number a rule reads is kept up to date as events arrive (``available``,
+totals, and the window sums in :class:`~hunt.domain.windows.Windows`), so an
+event costs the same however many warehouses or windows the product holds.
+
+An event that would break a limit raises before anything changes:
+:class:`~hunt.domain.errors.TooManyWarehouses` for a 1,001st warehouse, and
+``OverflowError`` for an integer leaving 64 bits (orjson cannot store it).
+:meth:`ProductState.clone` is cheap enough to take before every event, so a
+caller can also throw away a state that any other failure left half-changed.
 """
 
 from __future__ import annotations
@@ -13,27 +23,31 @@ from typing import Any, Final
 
 import orjson
 
+from hunt.domain.errors import TooManyWarehouses
 from hunt.domain.events import Event
-from hunt.domain.money import cents, line_amount
+from hunt.domain.money import add, line_amount
 from hunt.domain.windows import (
-    COUNTER_NAMES,
+    CART_ADDS,
     DEMAND_WINDOWS,
-    RETAIN_MS,
+    KIND_SLOT,
+    PURCHASES,
+    REVENUE,
     UNITS,
     WINDOW_MS,
     Window,
-    add_revenue,
-    counter_value,
-    new_window,
+    Windows,
+    counters,
+    new_sums,
     window_start,
 )
 
-__all__ = ["Alert", "ProductState", "Rules"]
+__all__ = ["MAX_WAREHOUSES", "Alert", "ProductState", "Rules"]
 
 Alert = dict[str, Any]
 
-_KIND_INDEX: Final = {"view": 0, "cart_add": 1, "cart_remove": 2, "purchase": 3}
-_UNITS: Final = 4  # index of units in totals
+MAX_WAREHOUSES: Final = 1000  # SPEC 1: a product holds at most 1,000 warehouses.
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1  # orjson stores integers of at most 64 bits.
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +57,37 @@ class Rules:
     low_stock_minutes: float = 60.0
     spike_floor: int = 20
     spike_factor: float = 3.0
+    low_stock_rearm: float = 1.25  # low_stock re-arms at this multiple of its threshold
+    spike_history_windows: int = 15  # a spike's window starts this many after the first
+
+
+def _int64(value: int, what: str) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise OverflowError(f"{what} would be {value}, outside a signed 64-bit integer")
+    return value
+
+
+def _at_least(x: float, a: float, b: float) -> bool:
+    """x >= a * b, exactly (no float product rounds the re-arm point)."""
+    xn, xd = x.as_integer_ratio()
+    an, ad = float(a).as_integer_ratio()
+    bn, bd = float(b).as_integer_ratio()
+    return xn * ad * bd >= an * bn * xd
 
 
 class ProductState:
     """Everything hunt knows about one product, as stored in its table entry."""
 
     __slots__ = (
+        "available",
         "dedup_buckets",
         "events_applied",
-        "expired_windows",
         "last_event_ts",
         "low_stock_armed",
-        "newest_window",
         "offsets",
         "on_hand",
+        "on_hand_shared",
         "product_id",
-        "revenue",
-        "spiked",
         "stock_state",
         "totals",
         "windows",
@@ -68,36 +96,55 @@ class ProductState:
     def __init__(self, product_id: str) -> None:
         self.product_id = product_id
         self.on_hand: dict[str, int] = {}
+        self.on_hand_shared = False  # True while a clone may share ``on_hand``
+        self.available = 0  # sum of on_hand, kept as it changes
         self.stock_state = "unknown"
-        self.totals = [0, 0, 0, 0, 0]  # views, cart_adds, cart_removes, purchases, units
-        self.revenue = Decimal(0)
-        self.windows: dict[int, Window] = {}
-        self.newest_window: int | None = None
+        # Window layout (see windows.py), revenue a Decimal; replaced, never changed in place.
+        self.totals: list[Any] = new_sums()
+        self.windows = Windows()
         self.events_applied = 0
         self.last_event_ts: int | None = None
         self.low_stock_armed = True
-        self.spiked: set[int] = set()
         # Exactly-once bookkeeping, stored with the state so both travel in one record:
         # highest source offset applied per "<topic code><partition>", and the live
         # dedup buckets per topic code.
         self.offsets: dict[str, int] = {}
         self.dedup_buckets: dict[str, list[int]] = {}
-        self.expired_windows = 0  # windows dropped since last asked; not stored.
+
+    def clone(self) -> ProductState:
+        """An independent copy: applying events to it leaves this state as it was.
+
+        Containers that events change in place are copied (windows by start,
+        offsets, dedup buckets); window and sums lists are shared because they
+        are replaced, never changed; ``on_hand`` (up to 1,000 entries) is shared
+        until either side next changes it.
+        """
+        c = ProductState.__new__(ProductState)
+        c.product_id = self.product_id
+        c.on_hand = self.on_hand
+        c.on_hand_shared = self.on_hand_shared = True
+        c.available = self.available
+        c.stock_state = self.stock_state
+        c.totals = self.totals
+        c.windows = self.windows.clone()
+        c.events_applied = self.events_applied
+        c.last_event_ts = self.last_event_ts
+        c.low_stock_armed = self.low_stock_armed
+        c.offsets = self.offsets.copy()
+        c.dedup_buckets = {code: live.copy() for code, live in self.dedup_buckets.items()}
+        return c
 
     # -- derived numbers -------------------------------------------------------------
 
     @property
-    def available(self) -> int:
-        return sum(self.on_hand.values())
+    def newest_window(self) -> int | None:
+        return self.windows.newest
 
     @property
     def demand_per_min(self) -> float:
-        """Units in the 15 windows ending with the newest behaviour window, per minute."""
-        if self.newest_window is None:
-            return 0.0
-        lo = self.newest_window - (DEMAND_WINDOWS - 1) * WINDOW_MS
-        units = sum(w[UNITS] for start, w in self.windows.items() if start >= lo)
-        return int(units) / DEMAND_WINDOWS
+        """Units in the 15 windows ending with the newest behaviour window, per minute
+        the product existed among them (SPEC section 2)."""
+        return self.windows.demand_per_min
 
     def minutes_to_stockout(self, demand: float | None = None) -> float | None:
         demand = self.demand_per_min if demand is None else demand
@@ -110,35 +157,27 @@ class ProductState:
 
     def apply_behavior(self, ev: Event, rules: Rules) -> list[Alert]:
         """Count a validated behaviour event in totals and its window; return its alerts."""
-        idx = _KIND_INDEX[ev["kind"]]
+        slot = KIND_SLOT[ev["kind"]]
         ts: int = ev["ts"]
-        qty: int = ev["qty"]
-        totals = self.totals
-        totals[idx] += 1
+        totals = self.totals.copy()
+        totals[slot] = _int64(totals[slot] + 1, "a total")
+        units = 0
         amount = None
-        if idx == 3:
-            totals[_UNITS] += qty
-            amount = line_amount(qty, ev["price"])
-            self.revenue += amount
+        if slot == PURCHASES:
+            units = ev["qty"]
+            totals[UNITS] = _int64(totals[UNITS] + units, "total units")
+            amount = line_amount(units, ev["price"])
+            totals[REVENUE] = add(totals[REVENUE], amount)
+        _int64(self.events_applied + 1, "events_applied")
+        w = self.windows.count(window_start(ts), slot, units, amount)
+        self.totals = totals
         self._touch(ts)
         alerts: list[Alert] = []
-        start = window_start(ts)
-        newest = self.newest_window
-        if newest is None or start > newest:
-            self.newest_window = newest = start
-            self._expire_windows(start - RETAIN_MS)
-        if start >= newest - RETAIN_MS:
-            w = self.windows.get(start)
-            if w is None:
-                w = self.windows[start] = new_window(start)
-            w[idx + 1] += 1
-            if amount is not None:
-                w[UNITS] += qty
-                add_revenue(w, amount)
-            if idx in (1, 3):
-                alert = self._check_spike(start, w, ev, rules)
-                if alert is not None:
-                    alerts.append(alert)
+        # A spike is judged at the events that add to a window's cart_adds + units.
+        if w is not None and slot in (CART_ADDS, PURCHASES):
+            alert = self._check_spike(w, ev, rules)
+            if alert is not None:
+                alerts.append(alert)
         self._check_low_stock(ev, rules, alerts)
         return alerts
 
@@ -147,17 +186,32 @@ class ProductState:
         kind = ev["kind"]
         warehouse: str = ev["warehouse"]
         qty: int = ev["qty"]
-        on_hand = self.on_hand
+        current = self.on_hand.get(warehouse)
+        if current is None:
+            if len(self.on_hand) >= MAX_WAREHOUSES:
+                raise TooManyWarehouses(
+                    f"warehouse {warehouse!r} would be one more than the {MAX_WAREHOUSES} "
+                    "a product may hold"
+                )
+            current = 0
         if kind == "count":
-            on_hand[warehouse] = qty
+            new = qty
         elif kind == "sale":
-            on_hand[warehouse] = on_hand.get(warehouse, 0) - qty
+            new = current - qty
         else:  # restock, adjust
-            on_hand[warehouse] = on_hand.get(warehouse, 0) + qty
+            new = current + qty
+        _int64(new, f"on_hand of warehouse {warehouse!r}")
+        available = _int64(self.available - current + new, "available")
+        _int64(self.events_applied + 1, "events_applied")
+        if self.on_hand_shared:
+            self.on_hand = dict(self.on_hand)
+            self.on_hand_shared = False
+        self.on_hand[warehouse] = new
+        self.available = available
         self._touch(ev["ts"])
         alerts: list[Alert] = []
         before = self.stock_state
-        after = "in_stock" if self.available > 0 else "out"
+        after = "in_stock" if available > 0 else "out"
         self.stock_state = after
         if after == "out" and before != "out":
             alerts.append(self._alert("stockout", ev))
@@ -171,45 +225,69 @@ class ProductState:
         if self.last_event_ts is None or ts > self.last_event_ts:
             self.last_event_ts = ts
 
-    def _expire_windows(self, oldest_kept: int) -> None:
-        stale = [start for start in self.windows if start < oldest_kept]
-        for start in stale:
-            del self.windows[start]
-        self.expired_windows += len(stale)
-        self.spiked = {start for start in self.spiked if start >= oldest_kept}
-
     def take_expired_windows(self) -> int:
         """Windows dropped past retention since the last call (for a metric)."""
-        n, self.expired_windows = self.expired_windows, 0
+        n, self.windows.expired = self.windows.expired, 0
         return n
 
-    def _check_spike(self, start: int, w: Window, ev: Event, rules: Rules) -> Alert | None:
-        value = w[2] + w[UNITS]  # cart_adds + units
-        if value < rules.spike_floor or start in self.spiked:
+    def _check_spike(self, w: Window, ev: Event, rules: Rules) -> Alert | None:
+        value = w[CART_ADDS] + w[UNITS]
+        start: int = w[0]
+        windows = self.windows
+        first = windows.first
+        if (
+            value < rules.spike_floor
+            or start in windows.spiked
+            or first is None
+            or start - first < rules.spike_history_windows * WINDOW_MS
+        ):
             return None
-        previous = 0
-        for k in range(1, DEMAND_WINDOWS + 1):
-            p = self.windows.get(start - k * WINDOW_MS)
-            if p is not None:
-                previous += p[2] + p[UNITS]
-        # value >= factor * mean, compared without dividing so no rounding decides it.
-        if value * DEMAND_WINDOWS < rules.spike_factor * previous:
+        previous = windows.previous_of(start)
+        # value >= factor * previous / 15, in integers so no rounding decides it.
+        n, d = float(rules.spike_factor).as_integer_ratio()
+        if value * DEMAND_WINDOWS * d < n * previous:
             return None
-        self.spiked.add(start)
-        return self._alert("demand_spike", ev, window=start)
+        windows.spiked = windows.spiked | {start}
+        if rules.spike_floor * DEMAND_WINDOWS * d >= n * previous:
+            threshold = float(rules.spike_floor)
+        else:
+            threshold = n * previous / (DEMAND_WINDOWS * d)
+        return self._alert(
+            "demand_spike",
+            ev,
+            window=start,
+            value=value,
+            baseline=previous / DEMAND_WINDOWS,
+            threshold=threshold,
+        )
 
     def _check_low_stock(self, ev: Event, rules: Rules, alerts: list[Alert]) -> None:
         if self.stock_state != "in_stock":
             self.low_stock_armed = True
             return
         minutes = self.minutes_to_stockout()
-        if minutes is None or minutes >= rules.low_stock_minutes:
+        threshold = rules.low_stock_minutes
+        if minutes is None:
             self.low_stock_armed = True
-        elif self.low_stock_armed:
-            self.low_stock_armed = False
-            alerts.append(self._alert("low_stock", ev))
+        elif minutes < threshold:
+            if self.low_stock_armed:
+                self.low_stock_armed = False
+                alerts.append(
+                    self._alert("low_stock", ev, value=minutes, threshold=float(threshold))
+                )
+        elif not self.low_stock_armed and _at_least(minutes, threshold, rules.low_stock_rearm):
+            self.low_stock_armed = True
 
-    def _alert(self, kind: str, ev: Event, window: int | None = None) -> Alert:
+    def _alert(
+        self,
+        kind: str,
+        ev: Event,
+        *,
+        window: int | None = None,
+        value: float | None = None,
+        baseline: float | None = None,
+        threshold: float | None = None,
+    ) -> Alert:
         demand = self.demand_per_min
         return {
             "alert_id": f"{self.product_id}:{kind}:{ev['event_id']}",
@@ -221,6 +299,9 @@ class ProductState:
             "demand_per_min": demand,
             "minutes_to_stockout": self.minutes_to_stockout(demand),
             "window_start": window,
+            "value": value,
+            "baseline": baseline,
+            "threshold": threshold,
         }
 
     # -- views -------------------------------------------------------------------------
@@ -228,20 +309,13 @@ class ProductState:
     def snapshot(self) -> dict[str, Any]:
         """The public state, as in ``hunt.product-state`` and ``GET /products/{id}``."""
         demand = self.demand_per_min
-        t = self.totals
         return {
             "product_id": self.product_id,
             "available": self.available,
             "on_hand": self.on_hand,
             "stock_state": self.stock_state,
-            "totals": {
-                "views": t[0],
-                "cart_adds": t[1],
-                "cart_removes": t[2],
-                "purchases": t[3],
-                "units": t[_UNITS],
-                "revenue": cents(self.revenue),
-            },
+            "totals": counters(self.totals),
+            "recent": self.windows.recent_block(),
             "demand_per_min": demand,
             "minutes_to_stockout": self.minutes_to_stockout(demand),
             "events_applied": self.events_applied,
@@ -250,50 +324,31 @@ class ProductState:
 
     def window_rows(self, minutes: int) -> list[dict[str, Any]]:
         """Windows within the N minutes ending with the newest behaviour window, oldest first."""
-        if self.newest_window is None or minutes <= 0:
-            return []
-        lo = self.newest_window - (minutes - 1) * WINDOW_MS
-        rows = []
-        for start in sorted(s for s in self.windows if s >= lo):
-            w = self.windows[start]
-            row: dict[str, Any] = {"window_start": start}
-            row.update(zip(COUNTER_NAMES[:-1], w[1:-1], strict=True))
-            row["revenue"] = cents(Decimal(w[-1]))
-            rows.append(row)
-        return rows
+        return self.windows.rows(minutes)
 
     def window_counter(self, start: int, counter: int) -> float:
         """Counter ``counter`` (an index into COUNTER_NAMES) of one window; 0 if absent."""
-        w = self.windows.get(start)
-        if w is None:
-            return 0.0
-        value = counter_value(w, counter)
-        return cents(value) if isinstance(value, Decimal) else float(value)
+        return self.windows.counter(start, counter)
 
     def sum_recent(self, counter: int, since_window: int) -> float:
         """A counter summed over the kept windows starting at or after ``since_window``."""
-        total: int | Decimal = 0
-        for start, w in self.windows.items():
-            if start >= since_window:
-                total += counter_value(w, counter)
-        return cents(total) if isinstance(total, Decimal) else float(total)
+        return self.windows.sum_since(counter, since_window)
 
     # -- storage -----------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
+        t = self.totals
         return orjson.dumps(
             {
                 "p": self.product_id,
                 "oh": self.on_hand,
                 "st": self.stock_state,
-                "t": self.totals,
-                "r": str(self.revenue),
-                "w": list(self.windows.values()),
-                "nw": self.newest_window,
+                "t": t[1:REVENUE],
+                "r": str(t[REVENUE]),
+                **self.windows.stored(),
                 "n": self.events_applied,
                 "l": self.last_event_ts,
                 "la": self.low_stock_armed,
-                "sp": sorted(self.spiked),
                 "o": self.offsets,
                 "d": self.dedup_buckets,
             }
@@ -301,18 +356,18 @@ class ProductState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ProductState:
+        """Load a stored state (one stored before the first window and the window
+        sums were kept loads too: see :meth:`Windows.restore`)."""
         d = orjson.loads(raw)
         s = cls(d["p"])
         s.on_hand = d["oh"]
+        s.available = sum(s.on_hand.values())
         s.stock_state = d["st"]
-        s.totals = d["t"]
-        s.revenue = Decimal(d["r"])
-        s.windows = {w[0]: w for w in d["w"]}
-        s.newest_window = d["nw"]
+        s.totals = [0, *d["t"], Decimal(d["r"])]
+        s.windows = Windows.restore(d)
         s.events_applied = d["n"]
         s.last_event_ts = d["l"]
         s.low_stock_armed = d["la"]
-        s.spiked = set(d["sp"])
         s.offsets = d["o"]
         s.dedup_buckets = d["d"]
         return s

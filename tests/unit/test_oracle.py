@@ -95,12 +95,29 @@ def test_stockout_fires_from_unknown_and_not_before_inventory() -> None:
 
 
 def test_demand_spike_floor_and_once_per_window() -> None:
-    recs = [beh(f"c{i}", "cart_add", ts=T0 + i) for i in range(19)]
+    first = beh("v", "view", ts=T0 - 15 * MIN)  # T0 starts 15 windows after the first one
+    recs = [first] + [beh(f"c{i}", "cart_add", ts=T0 + i) for i in range(19)]
     assert ids(run(recs), "demand_spike") == set()
     recs += [beh("c19", "cart_add", ts=T0 + 19), beh("c20", "cart_add", ts=T0 + 20)]
     r = run(recs)
     assert ids(r, "demand_spike") == {"p-1:demand_spike:c19"}
-    assert [a["window_start"] for a in r.alert_records] == [T0]
+    (spike,) = r.alert_records
+    assert (spike["window_start"], spike["value"], spike["baseline"], spike["threshold"]) == (
+        T0,
+        20,
+        0.0,
+        20.0,
+    )
+
+
+def test_demand_spike_needs_fifteen_windows_of_history() -> None:
+    burst = [beh(f"c{i}", "cart_add", ts=T0 + i) for i in range(40)]
+    assert ids(run([beh("v", "view", ts=T0 - 14 * MIN), *burst]), "demand_spike") == set()
+    assert ids(run(burst), "demand_spike") == set()
+    # A late event one window earlier moves the first window back: the next cart_add spikes.
+    late = beh("late", "view", ts=T0 - 15 * MIN)
+    r = run([beh("v", "view", ts=T0 - 14 * MIN), *burst[:30], late, *burst[30:]])
+    assert ids(r, "demand_spike") == {"p-1:demand_spike:c30"}
 
 
 def test_demand_spike_threshold_is_three_times_the_previous_fifteen_windows_mean() -> None:
@@ -112,11 +129,12 @@ def test_demand_spike_threshold_is_three_times_the_previous_fifteen_windows_mean
     # A 16th window back is outside the mean: it must not raise the threshold.
     history += [beh(f"old{i}", "cart_add", ts=T0 - 16 * MIN) for i in range(40)]
     burst = [beh(f"b{i}", "cart_add", ts=T0 + 1000 + i) for i in range(29)]
-    r = run(history + burst)
-    spikes = {a["window_start"] for a in r.alert_records if a["kind"] == "demand_spike"}
-    assert T0 not in spikes and T0 - 16 * MIN in spikes
+    # 29 < 30; the 40 in the 16th window back do not spike either: it is the first window.
+    assert ids(run(history + burst), "demand_spike") == set()
     r = run([*history, *burst, beh("b29", "cart_add", ts=T0 + 5000)])
-    assert "p-1:demand_spike:b29" in ids(r, "demand_spike")
+    assert ids(r, "demand_spike") == {"p-1:demand_spike:b29"}
+    spike = r.alert_records[-1]
+    assert (spike["value"], spike["baseline"], spike["threshold"]) == (30, 10.0, 30.0)
 
 
 def test_dedup_horizon_is_inclusive_and_scoped_to_topic_and_product() -> None:
@@ -182,19 +200,52 @@ def test_null_is_absent_and_unknown_fields_are_ignored() -> None:
     assert r.products["p-1"]["available"] == -2
 
 
-def test_low_stock_fires_once_and_rearms_above_the_threshold() -> None:
+def test_low_stock_fires_once_and_rearms_at_one_and_a_quarter_times_the_threshold() -> None:
     o = Oracle()
+    o.feed(*beh("v", "view", ts=T0 - 14 * MIN))  # seen for 15 minutes: demand = units / 15
     o.feed(*inv("r1", "restock", 100))
     o.feed(*beh("p1", "purchase", qty=30, price=1))  # demand 2.0/min, 100 left -> 50 minutes
-    o.feed(*beh("p2", "purchase", qty=1, price=1))  # still below 60: stays disarmed
+    o.feed(*beh("p2", "view"))  # still below 60: stays disarmed
     assert ids(o.result(), "low_stock") == {"p-1:low_stock:p1"}
-    o.feed(*inv("r2", "restock", 100))  # 200 / (31/15) = 96.8 minutes: re-arms
-    o.feed(*inv("s1", "sale", 150))  # 50 / (31/15) = 24.2 minutes: fires again
+    low = o.result().alert_records[-1]
+    assert (low["value"], low["baseline"], low["threshold"]) == (50.0, None, 60.0)
+    o.feed(*inv("r2", "restock", 49))  # 74.5 minutes: at or above 60, below 75: still disarmed
+    o.feed(*inv("s1", "sale", 99))  # 25 minutes: no second alert
+    assert ids(o.result(), "low_stock") == {"p-1:low_stock:p1"}
+    o.feed(*inv("r3", "restock", 100))  # 75.0 minutes, exactly 1.25 x 60: re-arms
+    o.feed(*inv("s2", "sale", 1))  # 74.5: armed, not low
+    o.feed(*inv("s3", "sale", 30))  # 59.5: fires again
+    assert ids(o.result(), "low_stock") == {"p-1:low_stock:p1", "p-1:low_stock:s3"}
+    o.feed(*inv("c1", "count", 0))  # leaving in_stock re-arms
+    o.feed(*inv("c2", "count", 10))  # back in stock with 5 minutes left
     r = o.result()
-    assert ids(r, "low_stock") == {"p-1:low_stock:p1", "p-1:low_stock:s1"}
+    assert ids(r, "low_stock") == {"p-1:low_stock:p1", "p-1:low_stock:s3", "p-1:low_stock:c2"}
     state = r.products["p-1"]
-    assert state["demand_per_min"] == 31 / 15
-    assert state["minutes_to_stockout"] == 50 / (31 / 15)
+    assert state["demand_per_min"] == 2.0
+    assert state["minutes_to_stockout"] == 5.0
+
+
+def test_demand_per_min_divides_by_the_minutes_the_product_was_seen() -> None:
+    recs = [beh("a", "purchase", qty=6, price=1.5), beh("b", "view", ts=T0 + 2 * MIN)]
+    state = run(recs).products["p-1"]
+    assert state["demand_per_min"] == 6 / 3
+    assert state["recent"] == {
+        "minutes": 3,
+        "views": 1,
+        "cart_adds": 0,
+        "cart_removes": 0,
+        "purchases": 1,
+        "units": 6,
+        "revenue": 9.0,
+        "view_to_cart": 0.0,
+        "cart_to_purchase": None,
+    }
+    # A late event 20 windows back leaves the sums alone but makes the product 15 minutes old.
+    state = run([*recs, beh("late", "cart_add", ts=T0 - 20 * MIN)]).products["p-1"]
+    assert state["demand_per_min"] == 6 / 15 and state["recent"]["minutes"] == 15
+    assert state["recent"]["cart_adds"] == 0 and state["totals"]["cart_adds"] == 1
+    state = run([inv("i", "restock", 5)]).products["p-1"]
+    assert state["recent"] is None and state["demand_per_min"] == 0.0
 
 
 def test_late_events_count_in_kept_windows_and_older_ones_only_in_totals() -> None:
