@@ -15,7 +15,13 @@ __all__ = ["client_kwargs", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
-_COMPACT = {"cleanup.policy": "compact"}
+# Output records carry event time (SPEC section 3), which may be ahead of the
+# broker's clock by the input record's own lead plus HUNT_MAX_FUTURE_S; Kafka's
+# default rejects timestamps more than an hour ahead, which would refuse every
+# write of such a product again and again (the DLQ and reroute copies carry the
+# input record's own timestamp, whatever the input topic accepted).
+_EVENT_TIME = {"message.timestamp.after.max.ms": str(2**63 - 1)}
+_COMPACT = {"cleanup.policy": "compact", **_EVENT_TIME}
 
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
@@ -45,10 +51,10 @@ async def ensure_topics(settings: Settings) -> None:
     wanted: dict[str, dict[str, str]] = {
         t.behavior: {},
         t.inventory: {},
-        f"{settings.app_id}-reroute": {},
-        t.alerts: {},
+        f"{settings.app_id}-reroute": _EVENT_TIME,
+        t.alerts: _EVENT_TIME,
         t.product_state: _COMPACT,
-        t.dlq: {},
+        t.dlq: _EVENT_TIME,
     }
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()

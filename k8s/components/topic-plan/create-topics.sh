@@ -44,9 +44,13 @@ create() {
 create "${HUNT_TOPIC_BEHAVIOR}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_RETENTION_MS}"
 create "${HUNT_TOPIC_INVENTORY}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_RETENTION_MS}"
 # Outputs.
-create "${HUNT_TOPIC_ALERTS}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_RETENTION_MS}"
-create "${HUNT_TOPIC_PRODUCT_STATE}" --config cleanup.policy=compact --config min.cleanable.dirty.ratio=0.1
-create "${HUNT_TOPIC_DLQ}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_DLQ_RETENTION_MS}"
+# Outputs carry event time, which may lead the broker clock by more than its 1 h default.
+create "${HUNT_TOPIC_ALERTS}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_RETENTION_MS}" \
+  --config message.timestamp.after.max.ms=9223372036854775807
+create "${HUNT_TOPIC_PRODUCT_STATE}" --config cleanup.policy=compact --config min.cleanable.dirty.ratio=0.1 \
+  --config message.timestamp.after.max.ms=9223372036854775807
+create "${HUNT_TOPIC_DLQ}" --config cleanup.policy=delete --config "retention.ms=${TOPIC_DLQ_RETENTION_MS}" \
+  --config message.timestamp.after.max.ms=9223372036854775807
 
 # Internal topics (<app id>-...-changelog compacted, <app id>-reroute,
 # <app id>-__assignor-__leader) are created by the workers with the replication
