@@ -252,6 +252,32 @@ UPSTREAM: tuple[Upstream, ...] = (
         "consumer.py RewindingConsumer._commit overrides it (the commit gate)",
         "every commit still passes through it, after Faust flushed the producer",
     ),
+    Upstream(
+        "faust.transport.consumer:Consumer._commit_offsets",
+        FAUST,
+        "0.15.3",
+        "1a69799041188441",
+        "consumer.py's commit gate relies on this flushing the producer, then calling _commit",
+        "every commit still goes through _commit, after app.producer.flush()",
+    ),
+    # hunt/streaming/engine.py and outputs.py send through Faust's aiokafka producer
+    Upstream(
+        "faust.transport.drivers.aiokafka:Producer.on_start",
+        FAUST,
+        "0.15.3",
+        "219c9a7a785d77b2",
+        "engine.py hands outputs.py app.producer._producer: the aiokafka producer made here",
+        "_producer is still the started aiokafka producer, one per app",
+    ),
+    Upstream(
+        "faust.transport.drivers.aiokafka:Producer.flush",
+        FAUST,
+        "0.15.3",
+        "36d0cb3615f65b01",
+        "outputs.py sends on the aiokafka producer directly; Faust's pre-commit flush covers "
+        "those sends only because this flushes that producer",
+        "it still flushes self._producer",
+    ),
     # hunt/streaming/intake.py
     Upstream(
         "faust.streams:Stream._py_aiter",
