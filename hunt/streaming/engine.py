@@ -224,42 +224,48 @@ class Engine:
         alerts_sent: list[asyncio.Future[Any]] = []
         rerouted = 0
         self._busy = partition
+        # What each product applied in this batch, to rebuild it if a record fails.
+        applied_here: dict[str, list[tuple[str, str, int, Event]]] = {}
+        fragile: set[str] = set()  # products that failed once: later records get a copy
         for event in events:
             msg = event.message
+            routed: tuple[str, str, int, Event] | None = None
+            pid = ""
             try:
                 routed = await self._route(msg, partition)
                 if routed is None:
                     rerouted += 1
                     continue
                 code, source, offset, ev = routed
-                pid: str = ev["product_id"]
+                pid = ev["product_id"]
                 state = states.get(pid)
                 if state is None:
-                    state = cache.pop(pid, None)
-                    if state is None:
-                        raw = store.get(state_key(pid))
-                        state = (
-                            ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
-                        )
-                # Applied to a copy: a record that raises leaves the product as it was.
-                work = state.clone()
+                    state = cache.pop(pid, None) or self._stored(store, pid)
+                    states[pid] = state
+                work = _detached(state) if pid in fragile else state
                 outcome, alerts = apply_event(work, code, source, offset, ev, self.rules, dedup)
             except OutputFailed:
                 raise
-            except Rejected as exc:
-                await self._dead_letter(msg, exc.code, exc.message)
-                continue
             except Exception as exc:
-                log.exception(
-                    "hunt failed on the record at %s[%d]@%d; dead-lettered as %s",
-                    msg.topic,
-                    msg.partition,
-                    msg.offset,
-                    INTERNAL_ERROR,
-                )
-                await self._dead_letter(msg, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                if pid in states and pid not in fragile:
+                    # It may have changed the product half-way: rebuild it from the
+                    # batch's start and what this batch applied to it before.
+                    states[pid] = self._rebuilt(store, dedup, pid, applied_here.get(pid, ()))
+                    fragile.add(pid)
+                if isinstance(exc, Rejected):
+                    await self._dead_letter(msg, exc.code, exc.message)
+                else:
+                    log.exception(
+                        "hunt failed on the record at %s[%d]@%d; dead-lettered as %s",
+                        msg.topic,
+                        msg.partition,
+                        msg.offset,
+                        INTERNAL_ERROR,
+                    )
+                    await self._dead_letter(msg, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
                 continue
             states[pid] = work
+            applied_here.setdefault(pid, []).append(routed)
             if outcome is not Outcome.REPLAYED:
                 counts[code, outcome.value] += 1
                 if ev["ts"] > self.stream_time:
@@ -299,6 +305,29 @@ class Engine:
         for state in write_now:
             await self._write_snapshot(state)
         return release
+
+    @staticmethod
+    def _stored(store: PartitionStore, pid: str) -> ProductState:
+        """A product as stored at the start of the batch (new if never seen)."""
+        raw = store.get(state_key(pid))
+        return ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
+
+    def _rebuilt(
+        self,
+        store: PartitionStore,
+        dedup: DedupIndex,
+        pid: str,
+        applied: Sequence[tuple[str, str, int, Event]],
+    ) -> ProductState:
+        """``pid`` as it was before the record that failed: stored state plus ``applied``.
+
+        The batch's dedup ids sit above the stored watermark, so they do not
+        count as duplicates again; alerts raised again are not sent again.
+        """
+        state = self._stored(store, pid)
+        for code, source, offset, ev in applied:
+            apply_event(state, code, source, offset, ev, self.rules, dedup)
+        return state
 
     async def _route(self, msg: Message, partition: int) -> tuple[str, str, int, Event] | None:
         """Decode ``msg``: (topic code, source, offset, event) to apply here, or None
@@ -555,6 +584,11 @@ class Engine:
 
 def _partition_of(event: EventT[Any]) -> int:
     return event.message.partition
+
+
+def _detached(state: ProductState) -> ProductState:
+    """A copy sharing nothing with ``state`` (its stored form, read back)."""
+    return ProductState.from_bytes(state.to_bytes())
 
 
 def _record_ts(msg: Message) -> int | None:
