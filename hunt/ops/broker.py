@@ -37,6 +37,7 @@ __all__ = ["BrokerError", "LocalKafka", "ensure_kafka_libs", "free_port", "main"
 _KAFKA_DIR = Path(__file__).with_name("kafka")
 _POM = _KAFKA_DIR / "pom.xml"
 _LOG4J = _KAFKA_DIR / "log4j2.properties"
+_MAX_MESSAGE_BYTES = 2 * 1024 * 1024 + 64 * 1024  # a 2 MiB value with key, headers, batch.
 # Written last into the jar dir, so a half-finished download is never used.
 _COMPLETE = ".complete"
 # A cold JVM formats and starts the broker in ~5 s; allow for a slow CI machine.
@@ -214,6 +215,10 @@ class LocalKafka:
             "offsets.topic.num.partitions": "8",
             # No 3 s wait for more members before the first rebalance.
             "group.initial.rebalance.delay.ms": "0",
+            # Records of up to 2 MiB (plus batch overhead): tests send values far past
+            # HUNT_MAX_RECORD_BYTES to see them dead-lettered, not refused by the broker.
+            "message.max.bytes": str(_MAX_MESSAGE_BYTES),
+            "replica.fetch.max.bytes": str(_MAX_MESSAGE_BYTES),
             # Changelog and state topics are compacted; keep the cleaner on and prompt.
             "log.cleaner.enable": "true",
             "log.cleaner.backoff.ms": "1000",
