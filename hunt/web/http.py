@@ -15,6 +15,7 @@ __all__ = [
     "int_param",
     "json_response",
     "optional_choice_param",
+    "optional_text_param",
     "unavailable",
 ]
 
@@ -65,6 +66,14 @@ def optional_choice_param(request: Request, name: str, choices: Iterable[str]) -
     value: str | None = request.query.get(name) or None
     if value is not None:
         _check_choice(name, value, choices)
+    return value
+
+
+def optional_text_param(request: Request, name: str, max_len: int) -> str | None:
+    """A free-text parameter of 1..``max_len`` characters; absent or empty means "any"."""
+    value: str | None = request.query.get(name) or None
+    if value is not None and len(value) > max_len:
+        raise BadRequest(f"{name}: at most {max_len} characters, got {len(value)}")
     return value
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from faust.web import Request, Response, View
 
+from hunt.domain.events import MAX_ID_LEN
 from hunt.domain.product import ProductState
 from hunt.streaming.monitor import STATE_PREFIX
 from hunt.streaming.store import PartitionStore
@@ -25,8 +26,16 @@ from hunt.web.http import (
     int_param,
     json_response,
     optional_choice_param,
+    optional_text_param,
 )
-from hunt.web.queries import ALERT_KINDS, METRICS, local_alerts, local_stock, local_top
+from hunt.web.queries import (
+    ALERT_KINDS,
+    MAX_BASE,
+    METRICS,
+    local_alerts,
+    local_stock,
+    local_top,
+)
 
 if TYPE_CHECKING:
     from hunt.streaming.app import Hunt
@@ -69,10 +78,11 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
             since = int(request.query["since"])
             minutes = int_param(request, "minutes", 15, 1, 100_000)
             n = int_param(request, "n", 10, 1, 100_000)
+            min_base = int_param(request, "min_base", 1, 1, MAX_BASE)
         except (BadRequest, KeyError, ValueError) as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
         partitions = cluster.serving_partitions()
-        products = local_top(states_in(hunt, partitions), metric, since, minutes, n)
+        products = local_top(states_in(hunt, partitions), metric, since, minutes, n, min_base)
         body = {"partitions": sorted(partitions), "products": products}
         return json_response(body)  # type: ignore[no-any-return]
 
@@ -91,8 +101,9 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
         try:
             kind = optional_choice_param(request, "kind", ALERT_KINDS)
             limit = int_param(request, "limit", 50, 1, 100_000)
+            product_id = optional_text_param(request, "product_id", MAX_ID_LEN)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
         return json_response(  # type: ignore[no-any-return]
-            local_alerts(hunt.engine.recent_alerts, kind, limit)
+            local_alerts(hunt.engine.recent_alerts, kind, limit, product_id)
         )

@@ -5,6 +5,13 @@ ranking rules are unit-tested without Faust. A worker runs the ``local_*``
 functions over its own active partitions; the worker that received the
 request merges the per-worker answers with the ``merge_*`` functions.
 
+``/top`` ranks by a counter summed over the windows of the last N minutes of
+stream time, or by a funnel ratio of two such sums (``view_to_cart`` =
+cart_adds / views, ``cart_to_purchase`` = purchases / cart_adds, as in the
+``recent`` block of SPEC section 2). A ratio of a handful of events says
+little, so a product is ranked by a ratio only when its denominator is at
+least ``min_base``.
+
 Ranking is deterministic: value descending, then ``product_id`` ascending, so
 every worker and the tests agree on ties.
 """
@@ -16,11 +23,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from hunt.domain.product import ProductState
-from hunt.domain.windows import COUNTER_NAMES, WINDOW_MS, window_start
+from hunt.domain.windows import COUNTER_NAMES, WINDOW_MS, counter_value, window_start
 
 __all__ = [
     "ALERT_KINDS",
+    "COUNTERS",
+    "MAX_BASE",
     "METRICS",
+    "RATIOS",
     "local_alerts",
     "local_stock",
     "local_top",
@@ -30,10 +40,17 @@ __all__ = [
     "top_since",
 ]
 
-METRICS: dict[str, int] = {name: i for i, name in enumerate(COUNTER_NAMES)}
+COUNTERS: dict[str, int] = {name: i for i, name in enumerate(COUNTER_NAMES)}
+# ratio -> (numerator, denominator), both counter names.
+RATIOS: dict[str, tuple[str, str]] = {
+    "view_to_cart": ("cart_adds", "views"),
+    "cart_to_purchase": ("purchases", "cart_adds"),
+}
+METRICS: tuple[str, ...] = (*COUNTERS, *RATIOS)
+MAX_BASE = 1_000_000_000  # bound of min_base: 10^9 events of one product a day is 11,600/s.
 ALERT_KINDS = ("stockout", "back_in_stock", "low_stock", "demand_spike")
 SPARK_MINUTES = 30  # the dashboard's sparkline spans half an hour of a product's demand.
-_UNITS = METRICS["units"]
+_UNITS = COUNTERS["units"]
 
 
 def top_since(stream_time: int, minutes: int) -> int:
@@ -63,13 +80,23 @@ def _rank_key(item: dict[str, Any]) -> tuple[float, str]:
 
 
 def local_top(
-    states: Iterable[ProductState], metric: str, since: int, minutes: int, n: int
+    states: Iterable[ProductState],
+    metric: str,
+    since: int,
+    minutes: int,
+    n: int,
+    min_base: int = 1,
 ) -> list[dict[str, Any]]:
     """This worker's top ``n`` products for ``metric`` over windows ``>= since``.
 
-    Products with a zero sum are left out: "top movers" that did not move are noise.
+    Products with a zero value are left out: "top movers" that did not move are
+    noise. A ratio also leaves out products whose denominator is below ``min_base``
+    (``min_base`` does not apply to counters). Each state is read in one pass
+    over its windows, whatever the metric.
     """
-    counter = METRICS[metric]
+    if metric in RATIOS:
+        return _top_ratio(states, metric, since, minutes, n, max(1, min_base))
+    counter = COUNTERS[metric]
     best: list[tuple[tuple[float, str], dict[str, Any], ProductState]] = []
     for state in states:
         value = state.sum_recent(counter, since)
@@ -83,6 +110,43 @@ def local_top(
         item.update(_brief(state))
         item["series"] = _series(state, counter, since, minutes)
         out.append(item)
+    return out
+
+
+def _top_ratio(
+    states: Iterable[ProductState], metric: str, since: int, minutes: int, n: int, min_base: int
+) -> list[dict[str, Any]]:
+    """:func:`local_top` for a funnel ratio; items carry both sums beside the ratio."""
+    num_name, den_name = RATIOS[metric]
+    num_i, den_i = COUNTERS[num_name], COUNTERS[den_name]
+    best: list[tuple[tuple[float, str], dict[str, Any], ProductState]] = []
+    for state in states:
+        num = den = 0
+        for start, w in state.windows.items():
+            if start >= since:
+                num += int(counter_value(w, num_i))
+                den += int(counter_value(w, den_i))
+        if den < min_base or num == 0:
+            continue
+        item = {"product_id": state.product_id, "value": num / den, num_name: num, den_name: den}
+        best.append((_rank_key(item), item, state))
+    chosen = heapq.nsmallest(n, best, key=lambda t: t[0])
+    out = []
+    for _, item, state in chosen:
+        item.update(_brief(state))
+        item["series"] = _ratio_series(state, num_i, den_i, since, minutes)
+        out.append(item)
+    return out
+
+
+def _ratio_series(
+    state: ProductState, num: int, den: int, first: int, count: int
+) -> list[float | None]:
+    """Per-minute ratio of two counters; None for a minute whose denominator is 0."""
+    out: list[float | None] = []
+    for k in range(count):
+        d = state.window_counter(first + k * WINDOW_MS, den)
+        out.append(state.window_counter(first + k * WINDOW_MS, num) / d if d else None)
     return out
 
 
@@ -143,8 +207,16 @@ def _alert_key(alert: dict[str, Any]) -> tuple[int, str]:
     return (-int(alert["ts"]), str(alert["alert_id"]))
 
 
-def local_alerts(alerts: Iterable[dict[str, Any]], kind: str | None, limit: int) -> list[Any]:
-    chosen = (a for a in alerts if kind is None or a["kind"] == kind)
+def local_alerts(
+    alerts: Iterable[dict[str, Any]], kind: str | None, limit: int, product_id: str | None = None
+) -> list[Any]:
+    """This worker's newest ``limit`` alerts, of one ``kind`` and one product when given."""
+    chosen = (
+        a
+        for a in alerts
+        if (kind is None or a["kind"] == kind)
+        and (product_id is None or a["product_id"] == product_id)
+    )
     return merge_alerts([list(chosen)], limit)
 
 

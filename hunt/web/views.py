@@ -5,7 +5,9 @@ Any worker answers for any product and for the whole shop:
 * ``/products/{id}`` and ``/products/{id}/windows`` are answered by the
   product's owner (:mod:`hunt.web.routing`), forwarded there when needed;
 * ``/top``, ``/stock`` and ``/alerts`` scatter to every worker's internal
-  ``/_hunt/local/*`` views (:mod:`hunt.web.local`) and merge;
+  ``/_hunt/local/*`` views (:mod:`hunt.web.local`) and merge; ``/top`` ranks by
+  a counter or a funnel ratio (:mod:`hunt.web.queries`), ``/alerts`` filters
+  by kind and product;
 * ``/metrics`` is Faust's Prometheus sensor page, on the registry that also
   holds hunt's own families; ``/healthz`` and ``/readyz`` are the probes;
 * ``/`` is the merchandiser dashboard (:mod:`hunt.web.dashboard`).
@@ -23,6 +25,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
+from hunt.domain.events import MAX_ID_LEN
 from hunt.streaming.monitor import FlowMonitor, install_monitor
 from hunt.streaming.routing import home_partition
 from hunt.web import dashboard, local, schema_view
@@ -33,9 +36,18 @@ from hunt.web.http import (
     int_param,
     json_response,
     optional_choice_param,
+    optional_text_param,
     unavailable,
 )
-from hunt.web.queries import ALERT_KINDS, METRICS, merge_alerts, merge_stock, merge_top, top_since
+from hunt.web.queries import (
+    ALERT_KINDS,
+    MAX_BASE,
+    METRICS,
+    merge_alerts,
+    merge_stock,
+    merge_top,
+    top_since,
+)
 from hunt.web.routing import FORWARDED, Cluster, PeerError, check_coverage
 
 if TYPE_CHECKING:
@@ -60,7 +72,14 @@ def install_views(hunt: Hunt) -> FlowMonitor:
     install_auth(app.web.web_app, settings.web_token)  # type: ignore[attr-defined]
     # Faust mounts a JSON "status OK" index (or its stats page) at "/": the dashboard lives there.
     dashboard.free_root(app)
-    dashboard.install(app)
+    dashboard.install(
+        app,
+        {
+            "low_stock_minutes": settings.low_stock_minutes,
+            "spike_floor": settings.spike_floor,
+            "spike_factor": settings.spike_factor,
+        },
+    )
     local.install(hunt, cluster)
     schema_view.install(app)
 
@@ -115,11 +134,12 @@ def install_views(hunt: Hunt) -> FlowMonitor:
 
     @app.page("/top")
     async def top(view: View, request: Request) -> Response:
-        """Top products across all workers for a counter over the last N stream minutes."""
+        """Top products across all workers for a counter or funnel ratio over N stream minutes."""
         try:
             metric = choice_param(request, "metric", "units", METRICS)
             minutes = int_param(request, "minutes", 15, 1, MAX_MINUTES)
             n = int_param(request, "n", 10, 1, MAX_N)
+            min_base = int_param(request, "min_base", 1, 1, MAX_BASE)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
         try:
@@ -127,7 +147,9 @@ def install_views(hunt: Hunt) -> FlowMonitor:
             clocks = await cluster.gather_json("/_hunt/local/clock")
             stream_time = max(int(c["stream_time"]) for c in clocks.values())
             since = top_since(stream_time, minutes)
-            q = urlencode({"metric": metric, "since": since, "minutes": minutes, "n": n})
+            q = urlencode(
+                {"metric": metric, "since": since, "minutes": minutes, "n": n, "min_base": min_base}
+            )
             parts = await cluster.gather_json(f"/_hunt/local/top?{q}")
             check_coverage([p["partitions"] for p in parts.values()], settings.partitions)
         except PeerError as exc:
@@ -136,6 +158,7 @@ def install_views(hunt: Hunt) -> FlowMonitor:
             "metric": metric,
             "minutes": minutes,
             "n": n,
+            "min_base": min_base,
             "stream_time": stream_time,
             "since_window": since,
             "products": merge_top((p["products"] for p in parts.values()), n),
@@ -166,9 +189,11 @@ def install_views(hunt: Hunt) -> FlowMonitor:
         try:
             kind = optional_choice_param(request, "kind", ALERT_KINDS)
             limit = int_param(request, "limit", 50, 1, MAX_ALERTS)
+            product_id = optional_text_param(request, "product_id", MAX_ID_LEN)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
-        q = urlencode({"limit": limit, **({"kind": kind} if kind else {})})
+        filters = {"kind": kind, "product_id": product_id}
+        q = urlencode({"limit": limit, **{k: v for k, v in filters.items() if v is not None}})
         try:
             parts = await cluster.gather_json(f"/_hunt/local/alerts?{q}")
         except PeerError as exc:

@@ -68,11 +68,66 @@ def test_top_breaks_ties_by_product_id_and_merges_across_workers() -> None:
     assert [p["product_id"] for p in merged] == ["a", "z", "q"]
 
 
+def funnel(pid: str, by_minute: dict[int, tuple[int, int, int]]) -> ProductState:
+    """A product with (views, cart adds, purchases) per minute."""
+    s = ProductState(pid)
+    n = 0
+    for minute, counts in sorted(by_minute.items()):
+        for kind, count in zip(("view", "cart_add", "purchase"), counts, strict=True):
+            for _ in range(count):
+                n += 1
+                ev = {"event_id": f"e{n}", "ts": T0 + minute * 60_000 + n, "product_id": pid}
+                ev |= {"kind": kind, "qty": 1, "price": 2.5}
+                s.apply_behavior(ev, RULES)
+    return s
+
+
+def test_top_ranks_by_funnel_ratios_over_the_last_minutes() -> None:
+    states = [
+        funnel("a", {0: (10, 9, 0), 9: (10, 2, 1), 10: (10, 4, 2)}),  # 6/20 in windows 9-10
+        funnel("b", {10: (4, 2, 2)}),  # 2/4
+        funnel("c", {10: (5, 0, 0)}),  # views, no cart adds: ratio 0, left out
+        funnel("d", {10: (0, 3, 0)}),  # cart adds without views: no ratio, left out
+        funnel("e", {0: (1, 1, 1)}),  # only before the period
+    ]
+    since = top_since(T0 + 10 * 60_000 + 30_000, minutes=2)
+    got = local_top(states, "view_to_cart", since, 2, n=10)
+    assert [(p["product_id"], p["value"]) for p in got] == [("b", 0.5), ("a", 0.3)]
+    assert (got[1]["cart_adds"], got[1]["views"]) == (6, 20)
+    assert got[1]["series"] == [0.2, 0.4]
+    assert got[0]["series"] == [None, 0.5]  # no views in window 9: no rate, not a zero rate
+    purchase = local_top(states, "cart_to_purchase", since, 2, n=10)
+    assert [(p["product_id"], p["value"]) for p in purchase] == [("b", 1.0), ("a", 0.5)]
+    assert (purchase[1]["purchases"], purchase[1]["cart_adds"]) == (3, 6)
+
+
+def test_a_ratio_needs_min_base_events_in_its_denominator() -> None:
+    states = [funnel("small", {0: (2, 2, 0)}), funnel("big", {0: (20, 10, 0)})]
+    assert [p["product_id"] for p in local_top(states, "view_to_cart", T0, 1, 10)] == [
+        "small",
+        "big",
+    ]
+    at_edge = local_top(states, "view_to_cart", T0, 1, 10, min_base=20)  # 20 views: kept
+    assert [p["product_id"] for p in at_edge] == ["big"]
+    assert local_top(states, "view_to_cart", T0, 1, 10, min_base=21) == []  # one past it
+    # min_base does not apply to counters
+    assert len(local_top(states, "views", T0, 1, 10, min_base=1000)) == 2
+
+
+def test_ratio_ties_break_by_product_id_and_merge_across_workers() -> None:
+    def top(states: list[ProductState]) -> list[dict[str, Any]]:
+        return local_top(states, "view_to_cart", T0, 1, n=2)
+
+    w1 = top([funnel("z", {0: (4, 2, 0)}), funnel("m", {0: (3, 1, 0)})])  # 0.5, 0.33
+    w2 = top([funnel("a", {0: (2, 1, 0)}), funnel("q", {0: (5, 1, 0)})])  # 0.5, 0.2
+    assert [p["product_id"] for p in merge_top([w1, w2], n=3)] == ["a", "z", "m"]
+
+
 def test_stock_lists_low_soonest_first_and_sold_out_by_lost_demand() -> None:
     states = [
-        product("slow", {0: 1}, stock=50),  # 50 / (1/15) = 750 min: not low
-        product("soon", {0: 15}, stock=10),  # 10 min to stockout
-        product("later", {0: 15}, stock=30),  # 30 min
+        product("slow", {0: 1}, stock=750),  # seen 1 minute: 750 / (1/1) = 750 min, not low
+        product("soon", {0: 15}, stock=150),  # 150 / (15/1): 10 min to stockout
+        product("later", {0: 15}, stock=450),  # 30 min
         product("gone", {0: 30}, stock=0),
         product("gone-quiet", {}, stock=0),
     ]
@@ -94,6 +149,14 @@ def test_alerts_newest_first_once_each_and_filtered_by_kind() -> None:
     merged = merge_alerts([local_alerts(w1, None, 10), local_alerts(w2, None, 10)], 3)
     assert [a["alert_id"] for a in merged] == ["d", "b", "c"]
     assert [a["alert_id"] for a in local_alerts(w1, "stockout", 10)] == ["b", "a"]
+
+
+def test_alerts_filtered_by_product_match_its_id_exactly() -> None:
+    odd = '<b>&amp;"x"/\x07'
+    alerts = [alert(odd, 4), alert("<b>", 3), alert(odd.upper(), 2)]
+    assert [a["product_id"] for a in local_alerts(alerts, None, 10, odd)] == [odd]
+    assert [a["product_id"] for a in local_alerts(alerts, "low_stock", 10, odd)] == []
+    assert len(local_alerts(alerts, None, 10, None)) == 3
 
 
 def test_scatter_results_must_cover_every_partition_exactly_once() -> None:
