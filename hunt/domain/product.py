@@ -11,8 +11,8 @@ event costs the same however many warehouses or windows the product holds.
 An event that would break a limit raises before anything changes:
 :class:`~hunt.domain.errors.TooManyWarehouses` for a 1,001st warehouse, and
 ``OverflowError`` for an integer leaving 64 bits (orjson cannot store it).
-:meth:`ProductState.clone` is cheap enough to take before every event, so a
-caller can also throw away a state that any other failure left half-changed.
+Any other failure may leave the state half-changed: the caller then rebuilds
+it from its stored form.
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ class ProductState:
         "low_stock_armed",
         "offsets",
         "on_hand",
-        "on_hand_shared",
         "product_id",
         "stock_state",
         "totals",
@@ -96,10 +95,9 @@ class ProductState:
     def __init__(self, product_id: str) -> None:
         self.product_id = product_id
         self.on_hand: dict[str, int] = {}
-        self.on_hand_shared = False  # True while a clone may share ``on_hand``
         self.available = 0  # sum of on_hand, kept as it changes
         self.stock_state = "unknown"
-        # Window layout (see windows.py), revenue a Decimal; replaced, never changed in place.
+        # Window layout (see windows.py), revenue a Decimal.
         self.totals: list[Any] = new_sums()
         self.windows = Windows()
         self.events_applied = 0
@@ -110,29 +108,6 @@ class ProductState:
         # dedup buckets per topic code.
         self.offsets: dict[str, int] = {}
         self.dedup_buckets: dict[str, list[int]] = {}
-
-    def clone(self) -> ProductState:
-        """An independent copy: applying events to it leaves this state as it was.
-
-        Containers that events change in place are copied (windows by start,
-        offsets, dedup buckets); window and sums lists are shared because they
-        are replaced, never changed; ``on_hand`` (up to 1,000 entries) is shared
-        until either side next changes it.
-        """
-        c = ProductState.__new__(ProductState)
-        c.product_id = self.product_id
-        c.on_hand = self.on_hand
-        c.on_hand_shared = self.on_hand_shared = True
-        c.available = self.available
-        c.stock_state = self.stock_state
-        c.totals = self.totals
-        c.windows = self.windows.clone()
-        c.events_applied = self.events_applied
-        c.last_event_ts = self.last_event_ts
-        c.low_stock_armed = self.low_stock_armed
-        c.offsets = self.offsets.copy()
-        c.dedup_buckets = {code: live.copy() for code, live in self.dedup_buckets.items()}
-        return c
 
     # -- derived numbers -------------------------------------------------------------
 
@@ -159,7 +134,7 @@ class ProductState:
         """Count a validated behaviour event in totals and its window; return its alerts."""
         slot = KIND_SLOT[ev["kind"]]
         ts: int = ev["ts"]
-        totals = self.totals.copy()
+        totals = self.totals.copy()  # kept only once every limit has held
         totals[slot] = _int64(totals[slot] + 1, "a total")
         units = 0
         amount = None
@@ -203,9 +178,6 @@ class ProductState:
         _int64(new, f"on_hand of warehouse {warehouse!r}")
         available = _int64(self.available - current + new, "available")
         _int64(self.events_applied + 1, "events_applied")
-        if self.on_hand_shared:
-            self.on_hand = dict(self.on_hand)
-            self.on_hand_shared = False
         self.on_hand[warehouse] = new
         self.available = available
         self._touch(ev["ts"])
@@ -247,7 +219,7 @@ class ProductState:
         n, d = float(rules.spike_factor).as_integer_ratio()
         if value * DEMAND_WINDOWS * d < n * previous:
             return None
-        windows.spiked = windows.spiked | {start}
+        windows.spiked.add(start)
         if rules.spike_floor * DEMAND_WINDOWS * d >= n * previous:
             threshold = float(rules.spike_floor)
         else:

@@ -7,10 +7,6 @@ per batch) costs no conversion; only a purchase parses and re-formats revenue.
 Sums of windows (totals, ``recent``) use the same layout, position 0 unused and
 revenue a ``Decimal``.
 
-A window list, and a sums list, is never changed in place: an event replaces it
-with an updated copy. So a clone of the state may share them, and applying an
-event to the clone leaves the original as it was.
-
 :class:`Windows` keeps two running sums, so no rule re-sums windows per event:
 
 - ``recent``: every counter over the 15 windows ending with the newest one
@@ -120,7 +116,7 @@ class Windows(Mapping[int, Window]):
         self.first: int | None = None  # earliest window of any behaviour event applied
         self.recent: list[Any] = new_sums()
         self.previous = 0
-        self.spiked: frozenset[int] = frozenset()  # kept windows that fired demand_spike
+        self.spiked: set[int] = set()  # kept windows that fired demand_spike
         self.expired = 0  # windows dropped since last asked; not stored.
 
     # -- the mapping, read-only: dict speed, since views iterate it -------------------
@@ -165,8 +161,9 @@ class Windows(Mapping[int, Window]):
             self.first = start
         if start < newest - RETAIN_MS:
             return None
-        old = self.by_start.get(start)
-        w = new_window(start) if old is None else old.copy()
+        w = self.by_start.get(start)
+        if w is None:
+            w = self.by_start[start] = new_window(start)
         w[slot] += 1
         demand = 1 if slot == CART_ADDS else 0
         if amount is not None:
@@ -174,15 +171,13 @@ class Windows(Mapping[int, Window]):
             w[REVENUE] = str(add(Decimal(w[REVENUE]), amount))
             demand = units
         if start >= newest - _SPAN:
-            recent = self.recent.copy()
+            recent = self.recent
             recent[slot] += 1
             if amount is not None:
                 recent[UNITS] += units
                 recent[REVENUE] = add(recent[REVENUE], amount)
-            self.recent = recent
         if newest - _PREVIOUS_SPAN <= start < newest:
             self.previous += demand
-        self.by_start[start] = w
         return w
 
     def _advance(self, old: int, start: int) -> None:
@@ -193,14 +188,13 @@ class Windows(Mapping[int, Window]):
         if k >= DEMAND_WINDOWS:
             self.recent = new_sums()
         else:
-            recent = self.recent.copy()
+            recent = self.recent
             for s in range(old - _SPAN, old - _SPAN + k * WINDOW_MS, WINDOW_MS):
                 w = by.get(s)
                 if w is not None:
                     for i in _COUNTS:
                         recent[i] -= w[i]
                     recent[REVENUE] = subtract(recent[REVENUE], Decimal(w[REVENUE]))
-            self.recent = recent
         if k > DEMAND_WINDOWS:
             self.previous = 0
         else:
@@ -222,7 +216,7 @@ class Windows(Mapping[int, Window]):
             del by[s]
         self.expired += len(stale)
         if stale and self.spiked:
-            self.spiked = frozenset(s for s in self.spiked if s >= keep_from)
+            self.spiked = {s for s in self.spiked if s >= keep_from}
 
     # -- what the rules read -----------------------------------------------------------
 
@@ -296,19 +290,7 @@ class Windows(Mapping[int, Window]):
         pos = counter + 1
         return float(sum(w[pos] for start, w in self.by_start.items() if start >= since_window))
 
-    # -- copies and storage ------------------------------------------------------------
-
-    def clone(self) -> Windows:
-        """A copy sharing the window and sums lists (never changed in place)."""
-        c = Windows.__new__(Windows)
-        c.by_start = self.by_start.copy()
-        c.newest = self.newest
-        c.first = self.first
-        c.recent = self.recent
-        c.previous = self.previous
-        c.spiked = self.spiked
-        c.expired = self.expired
-        return c
+    # -- storage -----------------------------------------------------------------------
 
     def stored(self) -> dict[str, Any]:
         """This object's fields of the product's stored record."""
@@ -334,7 +316,7 @@ class Windows(Mapping[int, Window]):
         s = cls()
         s.by_start = {w[START]: w for w in d["w"]}
         newest = s.newest = d["nw"]
-        s.spiked = frozenset(d["sp"])
+        s.spiked = set(d["sp"])
         if newest is None:
             return s
         first = d.get("fw")

@@ -1,8 +1,11 @@
-"""Limits a product state keeps, and clones that leave the original as it was.
+"""Limits a product state keeps, and what the engine rebuilds a failed product from.
 
 A rejected event must change nothing (the engine dead-letters it and goes on),
-every stored integer must fit the 64 bits orjson can write, and a clone taken
-before an event must be independent of the original in both directions.
+and every stored integer must fit the 64 bits orjson can write. Once a record
+fails, the engine rebuilds its product from the stored form plus the records the
+batch applied to it before, and applies its later records to a copy read back
+from the stored form: both must come out as the product the events made, and
+the copy must share nothing with the state it was read from.
 """
 
 from __future__ import annotations
@@ -160,13 +163,17 @@ def events_that_touch_everything() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def test_events_applied_to_a_clone_leave_the_original_as_it_was() -> None:
+def detached(s: ProductState) -> ProductState:
+    return ProductState.from_bytes(s.to_bytes())
+
+
+def test_events_applied_to_a_copy_read_back_leave_the_original_as_it_was() -> None:
     s = hour_of_windows()
     before = s.to_bytes()
     snapshot = orjson.dumps(s.snapshot())
-    sums = (s.windows.recent, s.windows.previous, s.windows.spiked)
+    sums = (s.windows.recent.copy(), s.windows.previous, s.windows.spiked.copy())
     rows = s.window_rows(60)
-    c = s.clone()
+    c = detached(s)
     dedup = DedupIndex(DictStore(), DedupPolicy())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
         apply_event(c, code, f"{code}0", offset, ev, RULES, dedup)
@@ -176,9 +183,9 @@ def test_events_applied_to_a_clone_leave_the_original_as_it_was() -> None:
     assert s.window_rows(60) == rows
 
 
-def test_events_applied_to_the_original_leave_a_clone_as_it_was() -> None:
+def test_events_applied_to_the_original_leave_a_copy_read_back_as_it_was() -> None:
     s = hour_of_windows()
-    c = s.clone()
+    c = detached(s)
     before = c.to_bytes()
     dedup = DedupIndex(DictStore(), DedupPolicy())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
@@ -186,8 +193,8 @@ def test_events_applied_to_the_original_leave_a_clone_as_it_was() -> None:
     assert c.to_bytes() == before
 
 
-def test_a_clone_applies_events_exactly_as_the_original_would() -> None:
-    a, b = hour_of_windows(), hour_of_windows().clone()
+def test_a_copy_read_back_applies_events_exactly_as_the_original_would() -> None:
+    a, b = hour_of_windows(), detached(hour_of_windows())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
         da = DedupIndex(DictStore(), DedupPolicy())
         db = DedupIndex(DictStore(), DedupPolicy())
@@ -195,3 +202,26 @@ def test_a_clone_applies_events_exactly_as_the_original_would() -> None:
             b, code, "s", offset, ev, RULES, db
         )
         assert a.to_bytes() == b.to_bytes()
+
+
+def test_the_stored_form_plus_the_batch_so_far_rebuilds_the_product() -> None:
+    """Replayed with the dedup index that remembered them, the batch's events are
+    applied again (their ids sit above the stored watermark) and its duplicates
+    and replays are skipped again: the rebuilt product equals the one they made."""
+    s = hour_of_windows()
+    raw = s.to_bytes()
+    newest = T0 + 60 * WINDOW_MS
+    events = events_that_touch_everything()
+    events.insert(1, ("b", beh("purchase", ts=newest, qty=3, eid="x1")))  # a duplicate
+    batch = [("b0", 5, "b", beh("view", ts=newest, eid="old"))]  # below the watermark: a replay
+    batch += [(f"{code}0", n, code, ev) for n, (code, ev) in enumerate(events, start=100)]
+    store = DictStore()
+    dedup = DedupIndex(store, DedupPolicy())
+    outcomes = [apply_event(s, code, src, off, ev, RULES, dedup) for src, off, code, ev in batch]
+    assert [o for o, _ in outcomes].count(Outcome.REPLAYED) == 1
+    assert [o for o, _ in outcomes].count(Outcome.DUPLICATE) == 1
+    ids = dict(store.data)
+    rebuilt = ProductState.from_bytes(raw)
+    again = [apply_event(rebuilt, code, src, off, ev, RULES, dedup) for src, off, code, ev in batch]
+    assert again == outcomes
+    assert rebuilt.to_bytes() == s.to_bytes() and store.data == ids
