@@ -239,9 +239,8 @@ class Engine:
                 code, source, offset, ev = routed
                 pid = ev["product_id"]
                 state = states.get(pid)
-                if state is None:
+                if state is None:  # kept in ``states`` only once a record applied to it
                     state = cache.pop(pid, None) or self._stored(store, pid)
-                    states[pid] = state
                 work = _detached(state) if pid in fragile else state
                 outcome, alerts = apply_event(work, code, source, offset, ev, self.rules, dedup)
             except OutputFailed:
@@ -249,7 +248,8 @@ class Engine:
             except Exception as exc:
                 if pid in states and pid not in fragile:
                     # It may have changed the product half-way: rebuild it from the
-                    # batch's start and what this batch applied to it before.
+                    # batch's start and what this batch applied to it before. (A
+                    # product not in ``states`` yet is dropped and read again.)
                     states[pid] = self._rebuilt(store, dedup, pid, applied_here.get(pid, ()))
                     fragile.add(pid)
                 if isinstance(exc, Rejected):

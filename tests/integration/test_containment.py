@@ -83,6 +83,8 @@ def test_a_failing_record_is_dead_lettered_and_leaves_its_product_as_it_was(
             (t["inventory"], pid.encode(), _restock(f"boom-i-{p}", pid, 4, 7)),
             (t["behavior"], pid.encode(), _view(f"v-{p}-2", pid, 5)),
         ]
+    # A product whose every record fails never comes to exist.
+    records.append((t["behavior"], b"p-never", _view("boom-never", "p-never", 1)))
     worker = Worker(dep, 0, boot=BOOM)
     worker.start()
     try:
@@ -91,21 +93,29 @@ def test_a_failing_record_is_dead_lettered_and_leaves_its_product_as_it_was(
 
         def settled() -> dict[str, Any] | None:
             states = latest_states(dep.bootstrap, t["product_state"])
-            done = len(states) == 6 and all(s["events_applied"] == 3 for s in states.values())
+            done = len(states) >= 6 and all(s["events_applied"] == 3 for s in states.values())
             return states if done else None
 
         states = wait_for(settled, 60, "every product to count its 3 good events", worker._alive)
+        bad = {orjson.loads(v)["event_id"] for _, _, v in records if b'"boom' in v}
+
+        def dead_lettered() -> list[Any] | None:
+            dlq = asyncio.run(read_topic(dep.bootstrap, t["dlq"]))
+            return dlq if len(dlq) >= len(bad) else None
+
+        dlq = wait_for(dead_lettered, 60, "every failing record in the DLQ", worker._alive)
         worker._alive()
-        dlq = asyncio.run(read_topic(dep.bootstrap, t["dlq"]))
+        status, _ = worker.get("/products/p-never")
+        assert status == 404, "a product none of whose records applied is never seen"
         log = worker.log_path.read_text(errors="replace")
     finally:
         worker.stop()
 
+    assert sorted(states) == [f"p-{p}" for p in range(6)]
     for pid, s in states.items():
         assert s["totals"]["views"] == 2, pid
         assert s["on_hand"] == {"w-1": 5}, pid
         assert s["available"] == 5, pid
-    bad = {orjson.loads(v)["event_id"] for _, _, v in records if b'"boom' in v}
     got: dict[str, dict[str, str]] = {}
     for rec in dlq:
         headers = {k: v.decode() for k, v in rec.headers}
