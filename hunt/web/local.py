@@ -6,20 +6,33 @@ active, recovered copy). While this worker is rebalancing or recovering it
 serves no partitions, which makes the merge answer 503 rather than a
 silently partial ranking.
 
-These views are protected by the bearer token like any other; peers send it.
+These views take the public views' bounds (:mod:`hunt.web.views`) and are
+protected by the bearer token like any other (:mod:`hunt.web.auth`); peers
+send it.
+
+They share the event loop with the engine, so none runs for more than a few
+milliseconds at a time. A view that reads every product state parses them
+:data:`SCAN_SLICE` at a time and yields to the loop between slices; ranking a
+slice and merging it into the running answer is exact, because the ``merge_*``
+functions rank by the same keys as the ``local_*`` ones. Each product is read
+once, so the answer holds each product as it was when its slice was read,
+not one instant of the whole partition. A rebalance between two slices ends
+the scan with a 503: the partitions it was reading may have moved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
+from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from hunt.domain.events import MAX_ID_LEN
 from hunt.domain.product import ProductState
 from hunt.streaming.monitor import STATE_PREFIX
-from hunt.streaming.store import PartitionStore
 from hunt.web.http import (
     BadRequest,
     choice_param,
@@ -27,6 +40,7 @@ from hunt.web.http import (
     json_response,
     optional_choice_param,
     optional_text_param,
+    unavailable,
 )
 from hunt.web.queries import (
     ALERT_KINDS,
@@ -35,27 +49,97 @@ from hunt.web.queries import (
     local_alerts,
     local_stock,
     local_top,
+    merge_stock,
+    merge_top,
 )
 
 if TYPE_CHECKING:
     from hunt.streaming.app import Hunt
     from hunt.web.routing import Cluster
 
-__all__ = ["install", "states_in"]
+__all__ = ["SCAN_SLICE", "SERIES_SLICE_WINDOWS", "Moved", "install", "scan_states"]
+
+# States parsed and ranked between yields to the event loop. A stored state with an
+# hour of windows takes ~65 us to parse and 10-50 us to rank or stock-check (best of
+# 5 on the 2-core dev machine, `python -m tests.unit.test_web_local`): ~2 ms a slice.
+SCAN_SLICE = 16
+# Window values read between yields when building /top series (~0.2 us each): ~1.5 ms
+# a slice, where n=500 series of 1,440 minutes at once took ~150 ms.
+SERIES_SLICE_WINDOWS = 8192
+# Answer items encoded between yields: a /top item of 1,440 minutes takes ~20 us.
+ENCODE_SLICE = 64
+_TS_MAX = 2**63 - 1  # event times are signed 64-bit milliseconds
 
 
-def states_in(hunt: Hunt, partitions: set[int]) -> Iterator[ProductState]:
-    """Every product state stored in the given (active) table partitions."""
+class Moved(RuntimeError):
+    """The partitions being read changed between two slices of a scan."""
+
+
+async def scan_states(
+    hunt: Hunt, cluster: Cluster, partitions: set[int]
+) -> AsyncIterator[list[ProductState]]:
+    """The product states of ``partitions``, in slices of :data:`SCAN_SLICE`.
+
+    Between slices the event loop runs; :class:`Moved` is raised when the
+    partitions served, or the consumer generation, changed meanwhile. Nothing
+    of RocksDB is held across a yield (each slice seeks anew from the last key
+    read), so a revoked partition's database is never kept open by a view.
+    """
+    app = hunt.app
+    generation = app.consumer_generation_id
+    table: Any = hunt.engine.table
     for partition in sorted(partitions):
-        store = PartitionStore(hunt.engine.table, partition)
-        for key in list(store.keys_with_prefix(STATE_PREFIX)):
-            raw = store.get(key)
-            if raw is not None:
-                yield ProductState.from_bytes(raw)
+        after: bytes | None = None
+        while True:
+            if cluster.serving_partitions() != partitions or (
+                app.consumer_generation_id != generation
+            ):
+                raise Moved(f"partitions moved while reading partition {partition}")
+            raws: list[bytes] = []
+            db = table.data._db_for_partition(partition)
+            for key, raw in db.items(from_key=after if after is not None else STATE_PREFIX):
+                if not key.startswith(STATE_PREFIX):
+                    break
+                if key == after:
+                    continue
+                raws.append(raw)
+                after = key
+                if len(raws) == SCAN_SLICE:
+                    break
+            del db
+            if raws:
+                yield [ProductState.from_bytes(raw) for raw in raws]
+                await asyncio.sleep(0)
+            if len(raws) < SCAN_SLICE:
+                break
+
+
+async def _products_response(partitions: set[int], items: list[dict[str, Any]]) -> Response:
+    """``{"partitions": [...], "products": items}``, encoded :data:`ENCODE_SLICE` items
+    at a time (n=500 items of 1,440 minutes are ~3 MB of JSON)."""
+    encoded: list[bytes] = []
+    for i in range(0, len(items), ENCODE_SLICE):
+        encoded.extend(orjson.dumps(item) for item in items[i : i + ENCODE_SLICE])
+        await asyncio.sleep(0)
+    body = b"".join(
+        (
+            b'{"partitions":',
+            orjson.dumps(sorted(partitions)),
+            b',"products":[',
+            b",".join(encoded),
+            b"]}",
+        )
+    )
+    return cast(Response, aioweb.Response(body=body, content_type="application/json"))
 
 
 def install(hunt: Hunt, cluster: Cluster) -> None:
+    # The public views' bounds; imported here because views.py imports this module.
+    from hunt.web.views import MAX_ALERTS, MAX_MINUTES, MAX_N
+
     app = hunt.app
+    # The newest stored event time per (generation, partitions), read once after a restart.
+    restored: dict[tuple[int, frozenset[int]], int] = {}
 
     @app.page("/_hunt/local/clock")
     async def clock(view: View, request: Request) -> Response:
@@ -65,45 +149,91 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
         if stream_time == 0 and partitions:
             # After a restart the engine has not applied anything yet; the stored
             # states still know the newest event time.
-            stream_time = max(
-                (s.last_event_ts or 0 for s in states_in(hunt, partitions)), default=0
-            )
+            key = (app.consumer_generation_id, frozenset(partitions))
+            if key not in restored:
+                newest = 0
+                try:
+                    async for states in scan_states(hunt, cluster, partitions):
+                        newest = max(newest, *(s.last_event_ts or 0 for s in states))
+                except Moved as exc:
+                    return cast(Response, unavailable(str(exc)))
+                restored.clear()
+                restored[key] = newest
+            stream_time = max(hunt.engine.stream_time, restored[key])
         body = {"stream_time": stream_time, "partitions": sorted(partitions)}
-        return json_response(body)  # type: ignore[no-any-return]
+        return cast(Response, json_response(body))
 
     @app.page("/_hunt/local/top")
     async def top(view: View, request: Request) -> Response:
         try:
             metric = choice_param(request, "metric", "units", METRICS)
-            since = int(request.query["since"])
-            minutes = int_param(request, "minutes", 15, 1, 100_000)
-            n = int_param(request, "n", 10, 1, 100_000)
+            if not request.query.get("since"):
+                raise BadRequest("since: required (the oldest window, ms)")
+            since = int_param(request, "since", 0, -_TS_MAX - 1, _TS_MAX)
+            minutes = int_param(request, "minutes", 15, 1, MAX_MINUTES)
+            n = int_param(request, "n", 10, 1, MAX_N)
             min_base = int_param(request, "min_base", 1, 1, MAX_BASE)
-        except (BadRequest, KeyError, ValueError) as exc:
-            return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
+        except BadRequest as exc:
+            return cast(Response, json_response({"error": str(exc)}, 400))
         partitions = cluster.serving_partitions()
-        products = local_top(states_in(hunt, partitions), metric, since, minutes, n, min_base)
-        body = {"partitions": sorted(partitions), "products": products}
-        return json_response(body)  # type: ignore[no-any-return]
+        best: list[dict[str, Any]] = []
+        kept: dict[str, ProductState] = {}  # the states of ``best``, for their series
+        try:
+            async for states in scan_states(hunt, cluster, partitions):
+                # Rank without series (minutes=0): only the final n get one.
+                part = local_top(states, metric, since, 0, n, min_base)
+                best = merge_top([best, part], n)
+                kept.update((s.product_id, s) for s in states)
+                kept = {i["product_id"]: kept[i["product_id"]] for i in best}
+        except Moved as exc:
+            return cast(Response, unavailable(str(exc)))
+        await _add_series(best, kept, metric, since, minutes, min_base)
+        return await _products_response(partitions, best)
 
     @app.page("/_hunt/local/stock")
     async def stock(view: View, request: Request) -> Response:
         try:
-            n = int_param(request, "n", 20, 1, 100_000)
+            n = int_param(request, "n", 20, 1, MAX_N)
         except BadRequest as exc:
-            return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
+            return cast(Response, json_response({"error": str(exc)}, 400))
         partitions = cluster.serving_partitions()
-        lists = local_stock(states_in(hunt, partitions), hunt.settings.low_stock_minutes, n)
-        return json_response({"partitions": sorted(partitions), **lists})  # type: ignore[no-any-return]
+        low_minutes = hunt.settings.low_stock_minutes
+        lists: dict[str, list[dict[str, Any]]] = {"low": [], "out": []}
+        try:
+            async for states in scan_states(hunt, cluster, partitions):
+                lists = merge_stock([lists, local_stock(states, low_minutes, n)], n)
+        except Moved as exc:
+            return cast(Response, unavailable(str(exc)))
+        return cast(Response, json_response({"partitions": sorted(partitions), **lists}))
 
     @app.page("/_hunt/local/alerts")
     async def alerts(view: View, request: Request) -> Response:
+        """At most 1,000 alerts are kept per worker: filtering them takes well under 1 ms."""
         try:
             kind = optional_choice_param(request, "kind", ALERT_KINDS)
-            limit = int_param(request, "limit", 50, 1, 100_000)
+            limit = int_param(request, "limit", 50, 1, MAX_ALERTS)
             product_id = optional_text_param(request, "product_id", MAX_ID_LEN)
         except BadRequest as exc:
-            return json_response({"error": str(exc)}, 400)  # type: ignore[no-any-return]
-        return json_response(  # type: ignore[no-any-return]
-            local_alerts(hunt.engine.recent_alerts, kind, limit, product_id)
+            return cast(Response, json_response({"error": str(exc)}, 400))
+        return cast(
+            Response,
+            json_response(local_alerts(hunt.engine.recent_alerts, kind, limit, product_id)),
         )
+
+
+async def _add_series(
+    items: Iterable[dict[str, Any]],
+    states: dict[str, ProductState],
+    metric: str,
+    since: int,
+    minutes: int,
+    min_base: int,
+) -> None:
+    """Give each ranked item its per-minute series, yielding between slices of windows."""
+    per_slice = max(1, SERIES_SLICE_WINDOWS // minutes)
+    for k, item in enumerate(items, 1):
+        # local_top over the one state builds the series exactly as a full ranking would.
+        (full,) = local_top([states[item["product_id"]]], metric, since, minutes, 1, min_base)
+        item["series"] = full["series"]
+        if k % per_slice == 0:
+            await asyncio.sleep(0)
