@@ -5,7 +5,9 @@ Kafka.  ``main`` paces them in real time so event time follows the wall clock
 and the live views move; :func:`produce_trace` sends a pre-generated trace as
 fast as the broker takes it, for tests and the benchmark.  Creating topics is
 the worker's job, so both wait for the topics to exist instead of letting the
-broker auto-create them with the wrong partition count.
+broker auto-create them with the wrong partition count.  ``--offline`` sends
+nothing: it feeds the traffic through the domain rules and reports on the
+alerts (:mod:`hunt.ops.alert_report`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import logging
 import random
 import signal
@@ -26,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from hunt.config import ConfigError, Settings
-from hunt.ops.traffic import TraceRecord, generate
+from hunt.ops.traffic import Shape, TraceRecord, Traffic
 from hunt.streaming.topics import client_kwargs
 
 __all__ = ["NotReady", "ProduceStats", "main", "produce_trace", "wait_for_topics"]
@@ -40,6 +43,8 @@ PROGRESS_EVERY_S = 5.0  # one summary line every few seconds, not per record
 PACE_SLACK_S = 0.005  # sleep only when this far ahead of schedule: fewer, longer sleeps
 YIELD_EVERY = 1_000  # when behind schedule, still give the event loop a turn this often
 IN_FLIGHT_MAX = 20_000  # delivery futures awaited in chunks: bounded memory for long traces
+DUP_SHARE = 0.01  # ~1% re-sends: producer retries after a timeout, as at-least-once clients do
+BAD_SHARE = 0.005  # ~0.5% malformed: enough for the DLQ to show every error code in minutes
 
 
 class NotReady(RuntimeError):
@@ -177,10 +182,15 @@ async def _simulate(
             return stats
         t0, start_ms = time.monotonic(), time.time_ns() // 1_000_000
         print(f"simulate: to {settings.broker} at {args.rate:g}/s, seed {args.seed}", flush=True)
-        records = generate(args.seed, args.products, args.events, start_ms, args.rate)
+        shape = Shape(rhythm=args.rhythm, utc_offset_s=_utc_offset_s(), lulls=args.lulls)
+        traffic = Traffic(
+            args.seed, args.products, start_ms, args.rate, args.dup_share, args.bad_share, shape
+        )
+        records = itertools.islice(traffic.records(), args.events)
         next_report = t0 + PROGRESS_EVERY_S
         for i, record in enumerate(records):
-            ahead = t0 + i / args.rate - time.monotonic()
+            # Paced by event time: the rhythm and lulls change the rate, not the clock.
+            ahead = t0 + (traffic.clock_ms - start_ms) / 1000 - time.monotonic()
             if ahead > PACE_SLACK_S:
                 await _unless_stopped(stop, asyncio.sleep(ahead))
             elif i % YIELD_EVERY == 0:
@@ -221,6 +231,11 @@ async def _unless_stopped(stop: asyncio.Event, work: Awaitable[Any]) -> bool:
     return True
 
 
+def _utc_offset_s() -> int:
+    """This machine's offset from UTC: the rhythm follows the local hour of day."""
+    return time.localtime().tm_gmtoff
+
+
 def _failure_counter(stats: ProduceStats) -> Callable[[asyncio.Future[Any]], None]:
     def done(fut: asyncio.Future[Any]) -> None:
         if fut.cancelled() or fut.exception() is not None:
@@ -234,7 +249,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         prog="hunt simulate",
         description="Produce realistic shop traffic to the input topics, paced in real time.",
     )
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="events per second")
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help="events per second (with --rhythm: mean)"
+    )
     parser.add_argument("--products", type=int, default=DEFAULT_PRODUCTS, help="catalogue size")
     parser.add_argument(
         "--duration", type=float, default=0, help="seconds to run (default 0: until Ctrl-C)"
@@ -247,9 +264,28 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--wait-topics", type=float, default=TOPIC_WAIT_S, help="seconds to wait for the topics"
     )
+    parser.add_argument(
+        "--dup-share", type=float, default=DUP_SHARE, help="share of re-sent records (0 allowed)"
+    )
+    parser.add_argument(
+        "--bad-share", type=float, default=BAD_SHARE, help="share of malformed records (0 allowed)"
+    )
+    parser.add_argument("--rhythm", action="store_true", help="traffic by local hour of day")
+    parser.add_argument("--lulls", action="store_true", help="stretches of little traffic")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="no Kafka: feed --duration (default 3600) s of event time through the domain "
+        "rules and report on the alerts",
+    )
+    parser.add_argument("--report", default=None, help="with --offline: write the report here")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.products < 1 or args.duration < 0 or args.events < 0:
         parser.error("--rate and --products must be positive, --duration and --events >= 0")
+    if not (0 <= args.dup_share and 0 <= args.bad_share and args.dup_share + args.bad_share < 1):
+        parser.error("--dup-share and --bad-share must be >= 0 and add up to less than 1")
+    if args.report and not args.offline:
+        parser.error("--report needs --offline")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)
     args.events = args.events or sys.maxsize
@@ -259,6 +295,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Entry point of ``hunt simulate``; returns the process exit code."""
     args = _parse(argv)
+    if args.offline:
+        from hunt.ops import alert_report  # the domain rules, only needed offline
+
+        return alert_report.main(args)
     try:
         settings = Settings.from_env()
         if args.bootstrap:
