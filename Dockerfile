@@ -17,7 +17,8 @@ COPY hunt ./hunt
 # Every dependency at the exact version in constraints.txt, as `make install` and CI
 # install it; the worker refuses to start on other Faust/mode/aiokafka/rocksdict versions.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir -c constraints.txt . \
+RUN pip install --no-cache-dir -c constraints.txt pip \
+ && pip install --no-cache-dir -c constraints.txt . \
  && python -m compileall -q /opt/venv
 
 FROM python:3.11.14-slim-bookworm AS runtime
