@@ -222,6 +222,10 @@ class LocalKafka:
             # Changelog and state topics are compacted; keep the cleaner on and prompt.
             "log.cleaner.enable": "true",
             "log.cleaner.backoff.ms": "1000",
+            # Outputs carry event time (SPEC section 3): traces and replays of past days
+            # would fall to the default 7-day time retention at once. The data lives in a
+            # temporary directory, so nothing is deleted by time.
+            "log.retention.ms": "-1",
         }
         return "".join(f"{k}={v}\n" for k, v in settings.items())
 

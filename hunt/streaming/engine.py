@@ -361,14 +361,12 @@ class Engine:
     async def _write_changelog(
         self, partition: int, changes: list[tuple[bytes, bytes | None]]
     ) -> None:
-        send = self.outputs.send
         changelog = self.topics.changelog
-        fut = None
-        for key, value in changes:
-            fut = await send(changelog, key, value, partition=partition, timestamp_ms=None)
-        if fut is not None:
+        sent = await self.outputs.send_batch(changelog, partition, changes)
+        if sent is not None:
             # Record how far the changelog holds this partition's local writes, as
             # Faust's own table does, so a clean restart restores only the tail.
+            fut, count = sent
             store: Any = self.table.data
             tp = TP(changelog, partition)
             epoch = self._epoch
@@ -376,7 +374,7 @@ class Engine:
             def persisted(f: asyncio.Future[Any]) -> None:
                 # After a wipe the partition is restored from the start instead.
                 if epoch == self._epoch and not f.cancelled() and f.exception() is None:
-                    store.set_persisted_offset(tp, f.result().offset)
+                    store.set_persisted_offset(tp, f.result().offset + count - 1)
 
             fut.add_done_callback(persisted)
 

@@ -69,6 +69,53 @@ class Outputs:
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
         """Hand one record to the producer; raise :class:`OutputFailed` if it may not be sent."""
+        self._check()
+        fut: asyncio.Future[Any] = await self._producer().send(
+            topic,
+            value,
+            key=key,
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+            headers=list(headers) if headers else None,
+        )
+        self._track(topic, fut)
+        return fut
+
+    async def send_batch(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+    ) -> tuple[asyncio.Future[Any], int] | None:
+        """Hand ``records`` (key, value) to the producer as whole record batches.
+
+        One future per batch instead of one per record (aiokafka's ``send``
+        costs 4-6 us and a future each; appending to a batch about 0.3 us).
+        Returns the last batch's future and how many records it holds: its
+        result's offset is that batch's first record. Records keep their order.
+        """
+        if not records:
+            return None
+        self._check()
+        producer = self._producer()
+        batch = producer.create_batch()
+        count = 0
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                await self._submit(producer, batch, topic, partition, count)
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise OutputFailed(f"a record of {len(value or b'')} bytes fits no batch")
+            count += 1
+        return await self._submit(producer, batch, topic, partition, count)
+
+    async def _submit(
+        self, producer: Any, batch: Any, topic: str, partition: int, count: int
+    ) -> tuple[asyncio.Future[Any], int]:
+        batch.close()
+        fut: asyncio.Future[Any] = await producer.send_batch(batch, topic, partition=partition)
+        self._track(topic, fut)
+        return fut, count
+
+    def _check(self) -> None:
+        """Raise :class:`OutputFailed` if nothing may be sent now."""
         if self.failure is not None:
             raise OutputFailed(self.failure)
         silence = self._fence.silence()
@@ -78,17 +125,10 @@ class Outputs:
                 f"{self._fence.limit_s:.1f} s): this worker may have lost its partitions"
             )
             raise OutputFailed(self.failure)
-        fut: asyncio.Future[Any] = await self._producer().send(
-            topic,
-            value,
-            key=key,
-            partition=partition,
-            timestamp_ms=timestamp_ms,
-            headers=list(headers) if headers else None,
-        )
+
+    def _track(self, topic: str, fut: asyncio.Future[Any]) -> None:
         self._in_flight.add(fut)
         fut.add_done_callback(partial(self._done, topic, self._epoch))
-        return fut
 
     def _done(self, topic: str, epoch: int, fut: asyncio.Future[Any]) -> None:
         self._in_flight.discard(fut)
