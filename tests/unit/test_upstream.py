@@ -468,7 +468,9 @@ def _canonical(name: str) -> str:
 
 def test_the_checked_pins_agree_in_constraints_pyproject_and_the_worker() -> None:
     pins = _constraints()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    assert pyproject["build-system"]["requires"] == [f"setuptools=={pins['setuptools']}"]
     declared = dict(
         (_canonical(name), version)
         for name, _, version in (d.partition("==") for d in project["dependencies"])
