@@ -14,7 +14,10 @@ BENCH_REPORT ?= bench/report.json
 # Every pip install goes through the one constraints file (exact versions of the
 # runtime, dev and bench closures; see its header), as the Dockerfile's does.
 CONSTRAINTS := constraints.txt
-PIP_INSTALL := $(BIN)/pip install -q --disable-pip-version-check -c $(CONSTRAINTS)
+# setuptools warns on every editable install that a ./hunt folder could shadow the
+# package: here it is the package.
+PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' \
+	$(BIN)/pip install -q --disable-pip-version-check -c $(CONSTRAINTS)
 
 # Stamps make each install step a no-op until pyproject.toml, the constraints or the pom
 # change. RUN_STAMP: hunt and its runtime only (`make run`); PY_STAMP: with the dev tools.
