@@ -11,7 +11,9 @@ rules), and the alerts are judged against what the generator knows it did:
   came after a lull;
 - flash sales caught (at least one spike in the sale), of all and of those a
   spike rule with 15 minutes of history can see;
-- ``low_stock`` alerts that re-fire within 5 minutes of the product's previous one;
+- ``low_stock`` alerts that re-fire within 5 minutes of the product's previous one,
+  those that were true (under the threshold at the demand the stock was sized
+  for), and the sell-outs of regular products that one warned of in the hour before;
 - hours of cover (available / demand per hour) of every product at the end;
 - the funnel the trace really had, so the traffic's realism is measured too.
 
@@ -50,6 +52,7 @@ HISTORY_MS = 15 * WINDOW_MS  # SPEC 3 (v2): a spike needs 15 windows of history
 REFIRE_MS = 300_000  # the issue's measure: a low_stock within 5 minutes of the previous one
 SURGE_CUT_MS = 2 * WINDOW_MS  # a flash crowd needs ~30 s and two windows to be judged
 OPENING_MS = WINDOW_MS  # stockouts this early are the opening stock, not a sell-out
+WARN_WITHIN_MS = 60 * WINDOW_MS  # a low_stock in the hour before a stockout warned of it
 AFTER_LULL_MS = 20 * WINDOW_MS  # a lull weighs on the spike baseline for 15 windows and a ramp
 COVER_PERCENTILES = (10, 25, 50, 75, 90)
 
@@ -223,22 +226,43 @@ def _spikes(r: Replay, truth: GroundTruth) -> tuple[dict[str, Any], dict[str, An
     return spike_figures, flash_figures
 
 
-def _low_stock(r: Replay) -> dict[str, Any]:
+def _low_stock(r: Replay, truth: GroundTruth, regular_outs: list[Alert]) -> dict[str, Any]:
+    """Re-fires, and how often the alert was true: stock under the threshold at real demand."""
+    threshold = Rules().low_stock_minutes
+    expected = truth.expected_per_min
     last: dict[str, int] = {}
-    refires = 0
+    refires = early = true = 0
     gaps: list[float] = []
     minutes = []
-    for a in sorted((a for a in r.alerts if a["kind"] == "low_stock"), key=lambda a: a["ts"]):
+    lows = sorted((a for a in r.alerts if a["kind"] == "low_stock"), key=lambda a: a["ts"])
+    for a in lows:
         pid = a["product_id"]
         if pid in last:
             gaps.append((a["ts"] - last[pid]) / WINDOW_MS)
             refires += a["ts"] - last[pid] <= REFIRE_MS
         last[pid] = a["ts"]
+        early += a["ts"] - truth.start_ts < HISTORY_MS
+        if expected.get(pid, 0.0) > 0:
+            true += int(a["available"]) / expected[pid] < threshold
         if a.get("minutes_to_stockout") is not None:
             minutes.append(float(a["minutes_to_stockout"]))
-    n = sum(1 for a in r.alerts if a["kind"] == "low_stock")
+    n = len(lows)
+    warned = sum(
+        1
+        for out in regular_outs
+        if any(
+            a["product_id"] == out["product_id"] and 0 <= out["ts"] - a["ts"] <= WARN_WITHIN_MS
+            for a in lows
+        )
+    )
     return {
         "alerts": n,
+        "in_first_15_min": early,
+        "true_at_expected_demand": round(true / n, 3) if n else None,
+        "regular_stockouts_warned": warned,
+        "regular_stockouts_warned_share": round(warned / len(regular_outs), 3)
+        if regular_outs
+        else None,
         "products": len(last),
         "refire_within_5_min": refires,
         "refire_share": round(refires / n, 3) if n else None,
@@ -320,13 +344,13 @@ def figures(r: Replay, truth: GroundTruth) -> dict[str, Any]:
     by_kind = collections.Counter(a["kind"] for a in r.alerts)
     product_hours = truth.products * (truth.end_ts - start_ts) / 3_600_000
     surge_products = {s.product_id for s in surges}
-    regular_outs = {
-        a["product_id"]
+    regular_outs = [
+        a
         for a in r.alerts
         if a["kind"] == "stockout"
         and a["product_id"] not in surge_products
         and a["ts"] >= start_ts + OPENING_MS
-    }
+    ]
     spikes, flash = _spikes(r, truth)
     return {
         "alerts": dict(sorted(by_kind.items())),
@@ -337,8 +361,8 @@ def figures(r: Replay, truth: GroundTruth) -> dict[str, Any]:
         },
         "demand_spike": spikes,
         "flash_sales": flash,
-        "low_stock": _low_stock(r),
-        "regular_products_that_ran_out": len(regular_outs),
+        "low_stock": _low_stock(r, truth, regular_outs),
+        "regular_products_that_ran_out": len({a["product_id"] for a in regular_outs}),
         "cover_at_end": _cover(r, truth.expected_per_min),
         "lulls": len(truth.lulls),
         "funnel": r.funnel.figures(),
@@ -374,7 +398,11 @@ def render(report: dict[str, Any]) -> str:
         f"flash sales caught: {f['caught']} of {f['sales']}; with 15 min of history "
         f"{f['caught_with_15_min_history']} of {f['with_15_min_history']}; "
         f"median {f['seconds_to_first_spike_median']} s to the first spike",
-        f"low_stock: {low['alerts']}, re-fired within 5 min {low['refire_within_5_min']} "
+        f"low_stock: {low['alerts']} ({low['in_first_15_min']} in the first 15 min), "
+        f"true at the expected demand {low['true_at_expected_demand']}, "
+        f"regular stockouts warned {low['regular_stockouts_warned']} "
+        f"({low['regular_stockouts_warned_share']}), "
+        f"re-fired within 5 min {low['refire_within_5_min']} "
         f"({low['refire_share']}); repeats of a product's earlier one {low['repeats']} "
         f"({low['repeat_share']}, median gap {low['repeat_gap_median_min']} min); "
         f"median minutes to stockout {low['minutes_to_stockout_median']}",

@@ -83,16 +83,19 @@ def test_flash_sales_are_judged_only_with_15_minutes_of_history_and_before_the_e
 
 def test_low_stock_refires_are_those_within_5_minutes_of_the_products_previous_one() -> None:
     r = Replay()
-    r.alerts = [
-        alert("low_stock", "p-1", T0, minutes_to_stockout=59.0),
-        alert("low_stock", "p-1", T0 + 5 * MIN, minutes_to_stockout=58.0),  # exactly 5: re-fire
-        alert("low_stock", "p-1", T0 + 10 * MIN + 1, minutes_to_stockout=57.0),  # a repeat only
-        alert("low_stock", "p-2", T0 + 6 * MIN, minutes_to_stockout=10.0),  # another product
-        alert("stockout", "p-2", T0 + 7 * MIN),
+    r.alerts = [  # p-1 sells 1/min, p-2 0.5/min at the demand their stock was sized for
+        alert("low_stock", "p-1", T0, minutes_to_stockout=59.0, available=59),
+        alert("low_stock", "p-1", T0 + 5 * MIN, minutes_to_stockout=58.0, available=60),
+        alert("low_stock", "p-1", T0 + 10 * MIN + 1, minutes_to_stockout=57.0, available=70),
+        alert("low_stock", "p-2", T0 + 16 * MIN, minutes_to_stockout=10.0, available=5),
+        alert("stockout", "p-2", T0 + 76 * MIN),  # the low_stock 60 minutes before warned it
+        alert("stockout", "p-1", T0 + 71 * MIN),  # 61 minutes after p-1's last: not warned
     ]
     low = figures(r, truth([]))["low_stock"]
-    assert (low["alerts"], low["products"]) == (4, 2)
-    assert (low["refire_within_5_min"], low["refire_share"]) == (1, 0.25)
+    assert (low["alerts"], low["products"], low["in_first_15_min"]) == (4, 2, 3)
+    assert low["true_at_expected_demand"] == 0.5  # 59 of p-1 and 5 of p-2 are under 60 min
+    assert (low["regular_stockouts_warned"], low["regular_stockouts_warned_share"]) == (1, 0.5)
+    assert (low["refire_within_5_min"], low["refire_share"]) == (1, 0.25)  # exactly 5 minutes
     assert (low["repeats"], low["repeat_share"], low["repeat_gap_median_min"]) == (2, 0.5, 5.0)
     assert low["minutes_to_stockout_median"] == 57.5
 
