@@ -54,7 +54,7 @@ SALE_DELAY_S = (0.2, 2.0)  # the warehouse books the sale shortly after the purc
 BACKGROUND_OPS = 0.004  # free slots used for an adjust or a recount: WMS corrections are rare
 
 # -- the funnel ---------------------------------------------------------------------------
-VIEWS_EXTRA_MEAN = 2.5  # product views per session 1 + Exp(2.5), so ~3.3: shops see 3-5
+VIEWS_EXTRA_MEAN = 2.5  # product views per session 1 + floor(Exp(2.5)), so ~3: shops see 3-5
 VIEWS_MAX = 12  # a session longer than this is a crawler, not a shopper
 CART_PER_VIEW = 0.03  # ~10% of sessions add to cart (add-to-cart rate benchmarks: 8-12%)
 CART_QTY = (1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3)  # ~1.4 units per cart line, as in order data
