@@ -41,8 +41,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 # Longer than the session timeout, so the group evicts the cut-off worker, and
 # long enough for the other worker to restore its partitions and write.
-CUT_S = pick(3 * SESSION_TIMEOUT_S, 5 * SESSION_TIMEOUT_S)
-REFUSE_S = pick(10.0, 30.0)  # several producer request timeouts (a quarter of the session)
+CUT_S = pick(2 * SESSION_TIMEOUT_S, 5 * SESSION_TIMEOUT_S)
+REFUSE_S = pick(6.0, 30.0)  # several producer request timeouts (a quarter of the session)
 
 
 @pytest.fixture
