@@ -21,6 +21,7 @@ PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' \
 
 # Stamps make each install step a no-op until pyproject.toml, the constraints or the pom
 # change. RUN_STAMP: hunt and its runtime only (`make run`); PY_STAMP: with the dev tools.
+BUILD_STAMP := $(VENV)/.installed-build
 RUN_STAMP := $(VENV)/.installed-run
 PY_STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -40,16 +41,21 @@ install: $(PY_STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) ## everything: .venv with hun
 # took twice the CPU to resolve the pins (runtime install 35 s -> 18 s at load 4-5,
 # after a 3 s upgrade); with the build backend in the venv, hunt's editable build skips
 # making an isolated build env of its own (~5 s).
+# A venv made before the pins (or before they changed) gets them too: the editable
+# build runs without isolation, so it needs the pinned setuptools in the venv.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(BUILD_STAMP): $(CONSTRAINTS) | $(BIN)/python
 	$(PIP_INSTALL) pip setuptools
+	@touch $@
 
 # The dev install holds the runtime one, so it also marks that as done.
-$(PY_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+$(PY_STAMP): pyproject.toml $(CONSTRAINTS) $(BUILD_STAMP)
 	$(PIP_INSTALL) --no-build-isolation -e '.[dev]'
 	@touch $@ $(RUN_STAMP)
 
-$(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS) $(BUILD_STAMP)
 	$(PIP_INSTALL) --no-build-isolation -e .
 	@touch $@
 
