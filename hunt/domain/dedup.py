@@ -22,13 +22,20 @@ event is applied again instead of being taken for a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from hunt.domain.product import ProductState
 
-__all__ = ["DedupIndex", "DedupPolicy", "KeyValueStore", "dedup_key", "dedup_key_prefix"]
+__all__ = [
+    "DedupIndex",
+    "DedupPolicy",
+    "KeyValueStore",
+    "MemoryStore",
+    "dedup_key",
+    "dedup_key_prefix",
+]
 
 _MIN_BUCKET_MS = 60_000  # a horizon of 0 (dedup off) still needs a positive bucket width.
 
@@ -43,6 +50,26 @@ class KeyValueStore(Protocol):
     def delete(self, key: bytes) -> None: ...
 
     def keys_with_prefix(self, prefix: bytes) -> Iterable[bytes]: ...
+
+
+class MemoryStore:
+    """A :class:`KeyValueStore` over a dict: the rules without a worker (offline
+    reports, tests); the worker backs the same operations by RocksDB."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+        return iter(sorted(k for k in self.data if k.startswith(prefix)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,14 +37,14 @@ from typing import Any
 
 import orjson
 
-from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.dedup import DedupIndex, DedupPolicy, MemoryStore
 from hunt.domain.errors import Rejected
 from hunt.domain.events import parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
 from hunt.ops.traffic import Lull, Shape, Surge, TraceRecord, Traffic
 
-__all__ = ["GroundTruth", "MemoryStore", "Replay", "figures", "main", "render", "replay"]
+__all__ = ["GroundTruth", "Replay", "figures", "main", "render", "replay"]
 
 START_TS = 1_764_147_600_000  # 2025-11-26 09:00 UTC: a fixed start, so the rhythm is too
 WINDOW_MS = 60_000  # SPEC 2: one-minute windows
@@ -55,25 +55,6 @@ OPENING_MS = WINDOW_MS  # stockouts this early are the opening stock, not a sell
 WARN_WITHIN_MS = 60 * WINDOW_MS  # a low_stock in the hour before a stockout warned of it
 AFTER_LULL_MS = 20 * WINDOW_MS  # a lull weighs on the spike baseline for 15 windows and a ramp
 COVER_PERCENTILES = (10, 25, 50, 75, 90)
-
-
-class MemoryStore:
-    """The dedup index's key-value surface over a dict (the worker uses RocksDB)."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        return iter(sorted(k for k in self.data if k.startswith(prefix)))
 
 
 @dataclass

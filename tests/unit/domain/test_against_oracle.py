@@ -15,14 +15,14 @@ they had never been read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.dedup import DedupIndex, DedupPolicy, MemoryStore
 from hunt.domain.errors import Rejected
 from hunt.domain.events import Event, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
@@ -34,23 +34,6 @@ T0 = 1_764_147_600_000
 MIN = 60_000
 PRICES = [0, 0.005, 1.005, 19.99, 5e-324, 1e9]
 BOOM = "boom"  # event ids that fail in the rules, half-way through a record
-
-
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        return iter(sorted(k for k in self.data if k.startswith(prefix)))
 
 
 PRICES = [0, 0.005, 1.005, 19.99, 5e-324, 1e9]
@@ -144,7 +127,7 @@ def stored(table: dict[str, bytes], pid: str) -> ProductState:
 def engine_run(trace: list[tuple[TopicKind, bytes]], rules: Rules, batch: int) -> Any:
     """Final snapshots, alerts and outcomes (``internal_error`` for a record that
     raised anything but ``Rejected``) of ``trace`` applied ``batch`` records at a time."""
-    dedup = DedupIndex(DictStore(), DedupPolicy())
+    dedup = DedupIndex(MemoryStore(), DedupPolicy())
     table: dict[str, bytes] = {}  # each product as stored at the end of a batch
     states: dict[str, ProductState] = {}  # kept across batches, as the engine's cache does
     alerts: list[dict[str, Any]] = []

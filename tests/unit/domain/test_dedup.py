@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hunt.domain.dedup import DedupIndex, DedupPolicy, dedup_key, dedup_key_prefix
+from hunt.domain.dedup import DedupIndex, DedupPolicy, MemoryStore, dedup_key, dedup_key_prefix
 from hunt.domain.events import MAX_ID_LEN, MAX_TS
 from hunt.domain.product import ProductState
-
-
-class DictStore:
-    """The store surface dedup needs, over a dict."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        return iter(sorted(k for k in self.data if k.startswith(prefix)))
-
 
 # Any string of 1..128 characters: NUL, control characters and non-BMP ones included
 # (surrogates excluded: they cannot be UTF-8 and no JSON decoder yields them).
@@ -91,7 +69,7 @@ def test_nul_in_ids_no_longer_joins_two_products_keys() -> None:
 def test_forgetting_a_products_buckets_leaves_other_products_alone(
     events: list[tuple[str, str]],
 ) -> None:
-    store = DictStore()
+    store = MemoryStore()
     policy = DedupPolicy()
     dedup = DedupIndex(store, policy)
     states: dict[str, ProductState] = {}

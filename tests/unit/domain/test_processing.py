@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.dedup import DedupIndex, DedupPolicy, MemoryStore
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import ProductState, Rules
-
-
-class DictStore:
-    """A sorted-key store with the same surface as the RocksDB partition store."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        return iter(sorted(k for k in self.data if k.startswith(prefix)))
 
 
 def view(eid: str, ts: int) -> dict[str, Any]:
     return {"event_id": eid, "ts": ts, "product_id": "p", "kind": "view", "qty": 1}
 
 
-def setup() -> tuple[ProductState, DedupIndex, DictStore]:
-    store = DictStore()
+def setup() -> tuple[ProductState, DedupIndex, MemoryStore]:
+    store = MemoryStore()
     return ProductState("p"), DedupIndex(store, DedupPolicy()), store
 
 

@@ -10,13 +10,12 @@ the copy must share nothing with the state it was read from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.dedup import DedupIndex, DedupPolicy, MemoryStore
 from hunt.domain.errors import TooManyWarehouses
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import MAX_WAREHOUSES, ProductState, Rules
@@ -43,23 +42,6 @@ def stored(**fields: Any) -> ProductState:
     return ProductState.from_bytes(orjson.dumps(d))
 
 
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        return iter(sorted(k for k in self.data if k.startswith(prefix)))
-
-
 def with_warehouses(n: int) -> ProductState:
     s = ProductState("p")
     for k in range(n):
@@ -80,7 +62,7 @@ def test_a_thousand_warehouses_are_kept_and_a_1001st_is_rejected_unchanged() -> 
 
 def test_a_rejected_event_leaves_no_watermark_and_no_dedup_id() -> None:
     s = with_warehouses(MAX_WAREHOUSES)
-    store = DictStore()
+    store = MemoryStore()
     dedup = DedupIndex(store, DedupPolicy())
     before = s.to_bytes()
     with pytest.raises(TooManyWarehouses):
@@ -174,7 +156,7 @@ def test_events_applied_to_a_copy_read_back_leave_the_original_as_it_was() -> No
     sums = (s.windows.recent.copy(), s.windows.previous, s.windows.spiked.copy())
     rows = s.window_rows(60)
     c = detached(s)
-    dedup = DedupIndex(DictStore(), DedupPolicy())
+    dedup = DedupIndex(MemoryStore(), DedupPolicy())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
         apply_event(c, code, f"{code}0", offset, ev, RULES, dedup)
     assert c.to_bytes() != before
@@ -187,7 +169,7 @@ def test_events_applied_to_the_original_leave_a_copy_read_back_as_it_was() -> No
     s = hour_of_windows()
     c = detached(s)
     before = c.to_bytes()
-    dedup = DedupIndex(DictStore(), DedupPolicy())
+    dedup = DedupIndex(MemoryStore(), DedupPolicy())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
         apply_event(s, code, f"{code}0", offset, ev, RULES, dedup)
     assert c.to_bytes() == before
@@ -196,8 +178,8 @@ def test_events_applied_to_the_original_leave_a_copy_read_back_as_it_was() -> No
 def test_a_copy_read_back_applies_events_exactly_as_the_original_would() -> None:
     a, b = hour_of_windows(), detached(hour_of_windows())
     for offset, (code, ev) in enumerate(events_that_touch_everything(), start=100):
-        da = DedupIndex(DictStore(), DedupPolicy())
-        db = DedupIndex(DictStore(), DedupPolicy())
+        da = DedupIndex(MemoryStore(), DedupPolicy())
+        db = DedupIndex(MemoryStore(), DedupPolicy())
         assert apply_event(a, code, "s", offset, ev, RULES, da) == apply_event(
             b, code, "s", offset, ev, RULES, db
         )
@@ -215,7 +197,7 @@ def test_the_stored_form_plus_the_batch_so_far_rebuilds_the_product() -> None:
     events.insert(1, ("b", beh("purchase", ts=newest, qty=3, eid="x1")))  # a duplicate
     batch = [("b0", 5, "b", beh("view", ts=newest, eid="old"))]  # below the watermark: a replay
     batch += [(f"{code}0", n, code, ev) for n, (code, ev) in enumerate(events, start=100)]
-    store = DictStore()
+    store = MemoryStore()
     dedup = DedupIndex(store, DedupPolicy())
     outcomes = [apply_event(s, code, src, off, ev, RULES, dedup) for src, off, code, ev in batch]
     assert [o for o, _ in outcomes].count(Outcome.REPLAYED) == 1
