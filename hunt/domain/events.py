@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -100,6 +101,24 @@ class _WideInteger(Exception):
     """An integer field holds a float that orjson may have made of a wider integer."""
 
 
+def _parse(
+    raw: bytes | None,
+    record_ts: int | None,
+    limits: Limits,
+    check: Callable[[Event, int | None, Limits, bool], None],
+) -> Event:
+    """Decode with orjson and ``check``; a record with an integer beyond 64 bits (which
+    orjson reads as a float) is decoded again exactly and checked again."""
+    obj = _decode(raw, limits)
+    try:
+        check(obj, record_ts, limits, False)
+    except _WideInteger:
+        assert raw is not None  # _decode took it
+        obj = _decode_exact(raw, None)
+        check(obj, record_ts, limits, True)
+    return obj
+
+
 def parse_behavior(
     raw: bytes | None, record_ts: int | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Event:
@@ -107,14 +126,7 @@ def parse_behavior(
 
     ``record_ts`` is the Kafka timestamp (ms) of the record; None or negative is unset.
     """
-    obj = _decode(raw, limits)
-    try:
-        _check_behavior(obj, record_ts, limits, False)
-    except _WideInteger:
-        assert raw is not None  # _decode took it
-        obj = _decode_exact(raw, None)
-        _check_behavior(obj, record_ts, limits, True)
-    return obj
+    return _parse(raw, record_ts, limits, _check_behavior)
 
 
 def parse_inventory(
@@ -125,14 +137,7 @@ def parse_inventory(
     ``record_ts`` is the Kafka timestamp (ms) of the record; None or negative is unset.
     The 1,000-warehouse bound needs the product's state and is checked where it is applied.
     """
-    obj = _decode(raw, limits)
-    try:
-        _check_inventory(obj, record_ts, limits, False)
-    except _WideInteger:
-        assert raw is not None  # _decode took it
-        obj = _decode_exact(raw, None)
-        _check_inventory(obj, record_ts, limits, True)
-    return obj
+    return _parse(raw, record_ts, limits, _check_inventory)
 
 
 # -- the rules -------------------------------------------------------------------------
