@@ -177,6 +177,8 @@ class Engine:
         self._idle.clear()
         applied: list[EventT[Any]] = []
         release: float | None = None
+        alerts: list[asyncio.Future[Any]] = []
+        written: list[_Applied] = []
         try:
             groups: dict[int, list[EventT[Any]]] = {}
             for event in events:
@@ -187,10 +189,13 @@ class Engine:
                 if partition in self.assigned:
                     group = await self.continuity.in_sequence(group)
                     if group:
-                        deferred = await self._process_partition(partition, group)
+                        result = await self._process_partition(partition, group, alerts)
+                        written.append(result)
                         applied.extend(group)
+                        deferred = result.release
                         if deferred is not None and (release is None or deferred > release):
                             release = deferred
+            await self._write_through(written, alerts)
         except OutputFailed:
             self.in_batch = False
             return
@@ -211,9 +216,27 @@ class Engine:
             self._room.clear()
             await self._room.wait()
 
-    async def _process_partition(self, partition: int, events: list[EventT[Any]]) -> float | None:
-        """Apply ``events`` of one partition; None if every touched product's snapshot
-        was written, else the time by which the ticker will have written the rest."""
+    async def _write_through(
+        self, written: list[_Applied], alerts: list[asyncio.Future[Any]]
+    ) -> None:
+        """Checkpoint steps 1-3 for one batch: alerts acknowledged, then the changelog
+        records and the snapshots due now. One wait per batch, not per partition."""
+        if alerts:
+            # The changelog moves the watermarks past these alerts' events.
+            await asyncio.wait(alerts)
+            if self.failed:
+                raise OutputFailed(self.outputs.failure)
+        for result in written:
+            await self._write_changelog(result.partition, result.changes)
+            for state in result.write_now:
+                await self._write_snapshot(state)
+
+    async def _process_partition(
+        self, partition: int, events: list[EventT[Any]], alerts_sent: list[asyncio.Future[Any]]
+    ) -> _Applied:
+        """Apply ``events`` of one partition and store its products locally; send its
+        alerts (into ``alerts_sent``). Its changelog and snapshots are written by
+        :meth:`_write_through`."""
         if self.guard is not None:
             self.guard.check()  # a paused worker's batch may belong to another worker now
         store = PartitionStore(self.table, partition)
@@ -221,7 +244,6 @@ class Engine:
         cache = self._cache.setdefault(partition, OrderedDict())
         states: dict[str, ProductState] = {}
         counts: Counter[tuple[str, str]] = Counter()
-        alerts_sent: list[asyncio.Future[Any]] = []
         rerouted = 0
         self._busy = partition
         # What each product applied in this batch, to rebuild it if a record fails.
@@ -272,11 +294,6 @@ class Engine:
                     self.stream_time = ev["ts"]
             for alert in alerts:
                 alerts_sent.append(await self._emit_alert(alert))
-        if alerts_sent:
-            # Checkpoint step 1: the changelog moves the watermarks past these events.
-            await asyncio.wait(alerts_sent)
-            if self.failed:
-                raise OutputFailed(self.outputs.failure)
         now = time.monotonic()
         expired = 0
         release: float | None = None
@@ -301,10 +318,7 @@ class Engine:
             m.rerouted.inc(rerouted)
         if expired:
             m.windows_expired.inc(expired)
-        await self._write_changelog(partition, store.drain())
-        for state in write_now:
-            await self._write_snapshot(state)
-        return release
+        return _Applied(partition, release, store.drain(), write_now)
 
     @staticmethod
     def _stored(store: PartitionStore, pid: str) -> ProductState:
@@ -578,6 +592,16 @@ class Engine:
         partition = home_partition(product_id.encode(), self.partitions)
         raw = PartitionStore(self.table, partition).get(state_key(product_id))
         return ProductState.from_bytes(raw) if raw is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """One partition of a batch, applied and stored locally, its writes still to go."""
+
+    partition: int
+    release: float | None  # when its deferred snapshots will have been written
+    changes: list[tuple[bytes, bytes | None]]  # changelog records, in write order
+    write_now: list[ProductState]  # snapshots due at once
 
 
 def _partition_of(event: EventT[Any]) -> int:
