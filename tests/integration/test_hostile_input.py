@@ -377,21 +377,7 @@ def test_hostile_records_are_each_applied_skipped_or_dead_lettered_once(
             return len(dead) >= len(rejected) + len(foreign)
 
         wait_for(dlq_complete, 120, "every bad record in the DLQ", worker._alive)
-        try:
-            wait_for(
-                lambda: (
-                    not gt.state_mismatches(
-                        expected.products, latest_states(dep.bootstrap, dep.topics["product_state"])
-                    )
-                ),
-                60,
-                "product states to match the oracle",
-                worker._alive,
-            )
-        except AssertionError:
-            actual = latest_states(dep.bootstrap, dep.topics["product_state"])
-            problems = gt.state_mismatches(expected.products, actual)
-            raise AssertionError(f"{len(problems)} mismatches: {problems[:20]}") from None
+        _await_oracle_states(dep, expected, worker)
         assert worker.get("/healthz")[0] == 200, "the worker stays up"
         resets = metric(worker, "hunt_resets_total")
         duplicates = metric(worker, "hunt_events_total", outcome="duplicate")
@@ -444,6 +430,21 @@ def test_events_ahead_of_the_broker_clock_are_applied(kafka: Any, tmp_path: Path
     assert expected.applied == 3
     with workers(dep, 1) as (worker,):
         asyncio.run(_send(dep.bootstrap, c.records))
+        _await_oracle_states(dep, expected, worker)
+        assert worker.get("/healthz")[0] == 200
+        worker._alive()
+    # SPEC 3: output records carry event time as their Kafka timestamp.
+    for rec in asyncio.run(read_topic(dep.bootstrap, dep.topics["product_state"])):
+        assert rec.timestamp == json.loads(rec.value)["last_event_ts"]
+    alerts = asyncio.run(read_topic(dep.bootstrap, dep.topics["alerts"]))
+    assert {json.loads(a.value)["kind"] for a in alerts} >= {"stockout"}
+    for rec in alerts:
+        assert rec.timestamp == json.loads(rec.value)["ts"]
+
+
+def _await_oracle_states(dep: Deployment, expected: oracle.OracleResult, worker: Worker) -> None:
+    """Wait until every product's last state record equals the oracle's; name the misses."""
+    try:
         wait_for(
             lambda: (
                 not gt.state_mismatches(
@@ -454,12 +455,7 @@ def test_events_ahead_of_the_broker_clock_are_applied(kafka: Any, tmp_path: Path
             "product states to match the oracle",
             worker._alive,
         )
-        assert worker.get("/healthz")[0] == 200
-        worker._alive()
-    # SPEC 3: output records carry event time as their Kafka timestamp.
-    for rec in asyncio.run(read_topic(dep.bootstrap, dep.topics["product_state"])):
-        assert rec.timestamp == json.loads(rec.value)["last_event_ts"]
-    alerts = asyncio.run(read_topic(dep.bootstrap, dep.topics["alerts"]))
-    assert {json.loads(a.value)["kind"] for a in alerts} >= {"stockout"}
-    for rec in alerts:
-        assert rec.timestamp == json.loads(rec.value)["ts"]
+    except AssertionError:
+        actual = latest_states(dep.bootstrap, dep.topics["product_state"])
+        problems = gt.state_mismatches(expected.products, actual)
+        raise AssertionError(f"{len(problems)} mismatches: {problems[:20]}") from None
