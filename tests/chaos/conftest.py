@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests import oracle
-from tests.chaos.driver import Cluster, RssSampler
+from tests.chaos.driver import Cluster, RssSampler, caught_up
 from tests.chaos.verifier import Verdict, states_match, verify
 from tests.harness import Deployment, Worker, wait_for
 
@@ -61,10 +61,11 @@ class ChaosRun:
     recorded: bool = False
 
     def converge(self, expected: oracle.OracleResult, since: float, what: str = "") -> float:
-        """Wait until ``hunt.product-state`` equals ground truth; seconds since ``since``."""
+        """Wait until ``hunt.product-state`` equals ground truth and the group has
+        committed every input to its end; seconds since ``since``."""
         try:
             wait_for(
-                lambda: states_match(self.dep, expected),
+                lambda: states_match(self.dep, expected) and caught_up(self.dep),
                 CONVERGE_S,
                 what or "product states to equal ground truth",
                 self._alive,

@@ -21,11 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from hunt.ops.bench import kafka
 from hunt.ops.traffic import TraceRecord
 from tests.harness import Deployment, Worker, latest_states, wait_for
 from tests.integration import groundtruth as gt
 
-__all__ = ["Cluster", "Load", "RssSampler", "applied", "proc_rss_bytes"]
+__all__ = ["Cluster", "Load", "RssSampler", "applied", "caught_up", "proc_rss_bytes"]
 
 
 def applied(dep: Deployment) -> int:
@@ -34,6 +35,23 @@ def applied(dep: Deployment) -> int:
         s["events_applied"]
         for s in latest_states(dep.bootstrap, dep.topics["product_state"]).values()
     )
+
+
+def caught_up(dep: Deployment) -> bool:
+    """The group has committed every input partition to its end (consumer lag 0).
+
+    A commit waits for every output it depends on, so only then are the DLQ and
+    alert topics complete: matching states alone may come before the DLQ copy of a
+    partition's trailing rejected records.
+    """
+    inputs = [dep.topics["behavior"], dep.topics["inventory"], f"{dep.name}-reroute"]
+    done = kafka.committed(dep.bootstrap, dep.name, inputs, dep.partitions)
+    probe = kafka.EndOffsets(dep.bootstrap, inputs, dep.partitions)
+    try:
+        ends = probe.per_partition()
+    finally:
+        probe.close()
+    return all(done[tp] >= end for tp, end in ends.items())
 
 
 def proc_rss_bytes(pid: int) -> tuple[int, int]:
