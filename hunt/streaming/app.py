@@ -21,6 +21,7 @@ from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, produce
 from hunt.streaming.intake import batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
+from hunt.streaming.sensors import BatchSensors
 
 __all__ = ["Hunt", "build"]
 
@@ -152,6 +153,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     @app.agent(source, name="hunt.process")
     async def process(stream: Any) -> None:
         engine.stream = stream
+        engine.sensors = BatchSensors(app.sensors)
         delivered = cast(RewindingConsumer, app.consumer).delivered
         async for events in batches(stream, settings.batch_max, settings.batch_within_s, delivered):
             try:

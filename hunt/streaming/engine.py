@@ -64,6 +64,7 @@ from hunt.streaming.records import (
     source_of,
 )
 from hunt.streaming.routing import home_partition
+from hunt.streaming.sensors import BatchSensors
 from hunt.streaming.store import PartitionStore
 
 __all__ = ["Engine", "EngineTopics", "state_key"]
@@ -140,6 +141,7 @@ class Engine:
         self._idle = asyncio.Event()  # set while no batch is being applied
         self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
+        self.sensors = BatchSensors(())  # Faust's, once the agent runs (set with ``stream``)
         # Applied batches waiting for their deferred snapshots, acked in order.
         self._held: AckQueue[EventT[Any]] = AckQueue(_partition_of)
         self.snapshots = Throttle(settings.snapshot_interval_s)
@@ -202,7 +204,7 @@ class Engine:
         finally:
             self._idle.set()
         self.in_batch = False
-        await self._ack(self._held.add(applied, release))
+        self._ack(self._held.add(applied, release))
         if self.stopping:
             await self.flush()
         self.metrics.batch_size.observe(len(events))
@@ -446,7 +448,7 @@ class Engine:
             await self._write_snapshots(self.snapshots.due(now))
         except OutputFailed:
             return
-        await self._ack(self._held.release(now))
+        self._ack(self._held.release(now))
         self._room_for_more()
 
     async def flush(self) -> None:
@@ -460,7 +462,7 @@ class Engine:
             await self._write_snapshots(self.snapshots.take_all(time.monotonic()))
         except OutputFailed:
             return
-        await self._ack(self._held.drain())
+        self._ack(self._held.drain())
         self._room_for_more()
 
     # -- redoing the work after a failed write ---------------------------------------
@@ -517,16 +519,18 @@ class Engine:
                 state = ProductState.from_bytes(raw)
             await self._write_snapshot(state)
 
-    async def _ack(self, events: list[EventT[Any]]) -> None:
+    def _ack(self, events: list[EventT[Any]]) -> None:
         if self.stream is None:
             return
-        ack = self.stream.ack
         assigned = self.assigned
+        done: list[Message] = []
         for event in events:
             # A partition revoked meanwhile is not ours to ack: Faust has dropped
             # its bookkeeping, and a stale ack could make it commit backwards.
-            if event.message.partition in assigned:
-                await ack(event)
+            # ``Event.ack`` is what ``Stream.ack`` does besides its per-event sensors.
+            if event.message.partition in assigned and event.ack():
+                done.append(event.message)
+        self.sensors.acknowledged(done)
 
     def _room_for_more(self) -> None:
         self.metrics.buffer_fill.set(self._held.size / self.max_unacked)

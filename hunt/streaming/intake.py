@@ -13,10 +13,10 @@ What ``Stream`` does per event that matters is kept: an event delivered across
 a rebalance (flow control off, or an older consumer generation) is dropped:
 Faust seeks every partition to its commit after a rebalance, so it comes
 again (and :mod:`hunt.streaming.continuity` rewinds if it does not); every other event is
-tracked as un-acknowledged (Faust commits only up to acknowledged offsets and
-counts it in its sensors). Unlike ``Stream``, a dropped event is not
-acknowledged: an acknowledgement for an event nobody applied could let a
-commit pass it.
+tracked as un-acknowledged (Faust commits only up to acknowledged offsets) and
+counted in Faust's sensors once per batch (:mod:`hunt.streaming.sensors`).
+Unlike ``Stream``, a dropped event is not acknowledged: an acknowledgement for
+an event nobody applied could let a commit pass it.
 
 Events are also dropped until Faust ends the rebalance (``app.rebalancing``).
 When it restored tables, Faust resumes the input partitions while its fetcher
@@ -39,7 +39,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from faust.types import EventT
+from faust.types import EventT, Message
+
+from hunt.streaming.sensors import BatchSensors
 
 __all__ = ["batches"]
 
@@ -64,7 +66,7 @@ async def batches(
     flow = app.flow_control
     consumer = app.consumer
     track = consumer.unacked.add
-    on_message_in = app.sensors.on_message_in
+    sensors = BatchSensors(app.sensors)
     acking_topics = app.topics.acking_topics
     while not stream.should_stop:
         try:
@@ -86,6 +88,7 @@ async def batches(
             continue
         generation = app.consumer_generation_id
         batch: list[EventT[Any]] = []
+        fresh: list[Message] = []
         for event in taken:
             message = event.message
             if message.generation_id != generation:
@@ -93,7 +96,8 @@ async def batches(
             if message.topic in acking_topics and not message.tracked:
                 message.tracked = True
                 track(message)
-                on_message_in(message.tp, message.offset, message)
+                fresh.append(message)
             batch.append(event)
+        sensors.received(fresh)
         if batch:
             yield batch

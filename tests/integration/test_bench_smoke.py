@@ -59,6 +59,7 @@ def test_tiny_bench_writes_the_report_and_hunt_is_exact(kafka: Any, tmp_path: Pa
         "faust_floor_eps",
         "quix_eps",
         "hunt_eps",
+        "cpu_us_per_event",
         "latency_ms",
         "latency_floor_ms",
         "overload",
@@ -66,6 +67,7 @@ def test_tiny_bench_writes_the_report_and_hunt_is_exact(kafka: Any, tmp_path: Pa
     } <= set(report)
     assert report["exact"] is True
     assert report["hunt_eps"] and report["hunt_eps"] > 0
+    assert report["cpu_us_per_event"] and report["cpu_us_per_event"] > 0
     for key in ("latency_ms", "latency_floor_ms"):
         assert set(report[key]) == {"25", "50", "75"}
         for load in report[key].values():

@@ -92,6 +92,7 @@ class _Bench:
             "faust_floor_eps": None,
             "quix_eps": None,
             "hunt_eps": None,
+            "cpu_us_per_event": None,
             "exact": None,
             "latency_ms": None,
             "latency_floor_ms": None,
@@ -138,9 +139,10 @@ class _Bench:
         expected = oracle().run((r.topic_kind, r.value) for r in records)
         worker = HuntDeployment(run, run.name).start(wait=False)
         try:
-            rate = drain(worker, run.plan.events)
+            rate, cpu_us = drain(worker, run.plan.events)
             self.out["runs"]["hunt_eps"] = rate.as_dict()
             self.out["hunt_eps"] = None if rate.eps is None else round(rate.eps, 1)
+            self.out["cpu_us_per_event"] = None if cpu_us is None else round(cpu_us, 1)
             problems = converge(worker, expected.products)
             self.out["exact"] = not problems
             self.out["runs"]["hunt_eps"]["mismatches"] = problems

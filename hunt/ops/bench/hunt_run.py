@@ -8,6 +8,7 @@ record ends applied, duplicate or dead-lettered), and its final
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,39 @@ class HuntDeployment:
         if self.worker is not None:
             self.worker.stop()
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the worker process has used so far."""
+        return process_cpu_s(self.worker.proc.pid)
 
-def drain(hunt: HuntDeployment, target: int) -> Rate:
-    """Time hunt from its first handled event until all ``target`` input records are handled."""
-    return measure(hunt.handled, target, DRAIN_LIMIT_S, hunt.alive, hunt.log, poll_s=0.25)
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of ``pid`` from ``/proc/<pid>/stat``, in seconds (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(hunt: HuntDeployment, target: int) -> tuple[Rate, float | None]:
+    """Time hunt from its first handled event until all ``target`` input records are
+    handled; also its CPU per event (microseconds) over the same span."""
+    samples: list[tuple[int, float]] = []
+
+    def handled() -> int | None:
+        count = hunt.handled()
+        if count:
+            samples.append((count, hunt.cpu_s()))
+        return count
+
+    rate = measure(handled, target, DRAIN_LIMIT_S, hunt.alive, hunt.log, poll_s=0.25)
+    if not samples or samples[-1][0] <= samples[0][0]:
+        return rate, None
+    last = next(s for s in samples if s[0] == samples[-1][0])  # when the last count was first seen
+    first = samples[0]
+    return rate, (last[1] - first[1]) / (last[0] - first[0]) * 1e6
 
 
 def converge(

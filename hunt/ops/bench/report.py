@@ -50,6 +50,10 @@ def _eps(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f} ev/s"
 
 
+def _us(value: Any) -> str:
+    return "-" if value is None else f"{value:.0f} us"
+
+
 def _ms(d: dict[str, Any] | None) -> str:
     if not d or d.get("p50") is None:
         return "-"
@@ -66,6 +70,7 @@ def table(report: dict[str, Any]) -> str:
         ("faust baseline (table+send)", _eps(report.get("baseline_eps"))),
         ("quix streams (RocksDB count)", _eps(report.get("quix_eps"))),
         ("hunt (full contract)", _eps(hunt) + f"  exact={report.get('exact')}"),
+        ("hunt worker CPU per event", _us(report.get("cpu_us_per_event"))),
     ]
     for name in ("ceiling_eps", "baseline_eps", "quix_eps"):
         if hunt and report.get(name):
