@@ -18,7 +18,7 @@ from hunt.config import Settings
 from hunt.streaming.consumer import RewindingConsumer
 from hunt.streaming.engine import Engine, EngineTopics
 from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, producer_timeout_s
-from hunt.streaming.intake import batches
+from hunt.streaming.intake import RawSchema, batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.sensors import BatchSensors
@@ -143,10 +143,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         topics.behavior,
         topics.inventory,
         topics.reroute,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=RawSchema(),
         partitions=settings.partitions,
     )
 

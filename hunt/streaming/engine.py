@@ -230,8 +230,7 @@ class Engine:
                 raise OutputFailed(self.outputs.failure)
         for result in written:
             await self._write_changelog(result.partition, result.changes)
-            for state in result.write_now:
-                await self._write_snapshot(state)
+            await self._write_snapshot_batch(result.partition, result.write_now)
 
     async def _process_partition(
         self, partition: int, events: list[EventT[Any]], alerts_sent: list[asyncio.Future[Any]]
@@ -427,15 +426,19 @@ class Engine:
 
     # -- snapshots and acks ------------------------------------------------------------
 
-    async def _write_snapshot(self, state: ProductState) -> None:
-        await self.outputs.send(
+    async def _write_snapshot_batch(self, partition: int, states: list[ProductState]) -> None:
+        """Snapshots of products of one home partition, as record batches to that
+        partition of the product-state topic (partitioned as the inputs are)."""
+        if not states:
+            return
+        await self.outputs.send_batch(
             self.topics.product_state,
-            state.product_id.encode(),
-            orjson.dumps(state.snapshot()),
-            timestamp_ms=state.last_event_ts,
+            partition,
+            [(s.product_id.encode(), orjson.dumps(s.snapshot())) for s in states],
+            timestamps_ms=[s.last_event_ts for s in states],
             headers=STATE_SCHEMA,
         )
-        self.metrics.snapshots.inc()
+        self.metrics.snapshots.inc(len(states))
 
     async def tick(self) -> None:
         """Write the deferred snapshots whose interval is up; ack what they release."""
@@ -505,19 +508,23 @@ class Engine:
         self.metrics.snapshot_lag.set(lag)
 
     async def _write_snapshots(self, keys: list[Key]) -> None:
-        for i, (partition, pid) in enumerate(keys):
-            if i % _FLUSH_SLICE == _FLUSH_SLICE - 1:
+        for start in range(0, len(keys), _FLUSH_SLICE):
+            if start:
                 await asyncio.sleep(0)  # let batches (and their alerts) through meanwhile
-            # A batch half-way through this partition has changed cached states that
-            # are not stored yet: read those from the store instead.
-            cache = self._cache.get(partition) if partition != self._busy else None
-            state = cache.get(pid) if cache is not None else None
-            if state is None:
-                raw = PartitionStore(self.table, partition).get(state_key(pid))
-                if raw is None:
-                    continue
-                state = ProductState.from_bytes(raw)
-            await self._write_snapshot(state)
+            by_partition: dict[int, list[ProductState]] = {}
+            for partition, pid in keys[start : start + _FLUSH_SLICE]:
+                # A batch half-way through this partition has changed cached states that
+                # are not stored yet: read those from the store instead.
+                cache = self._cache.get(partition) if partition != self._busy else None
+                state = cache.get(pid) if cache is not None else None
+                if state is None:
+                    raw = PartitionStore(self.table, partition).get(state_key(pid))
+                    if raw is None:
+                        continue
+                    state = ProductState.from_bytes(raw)
+                by_partition.setdefault(partition, []).append(state)
+            for partition, states in by_partition.items():
+                await self._write_snapshot_batch(partition, states)
 
     def _ack(self, events: list[EventT[Any]]) -> None:
         if self.stream is None:

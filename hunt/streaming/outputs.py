@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from hunt.streaming.fencing import CoordinatorFence
 
 __all__ = ["Header", "OutputFailed", "Outputs"]
@@ -70,26 +72,37 @@ class Outputs:
     ) -> asyncio.Future[Any]:
         """Hand one record to the producer; raise :class:`OutputFailed` if it may not be sent."""
         self._check()
-        fut: asyncio.Future[Any] = await self._producer().send(
-            topic,
-            value,
-            key=key,
-            partition=partition,
-            timestamp_ms=timestamp_ms,
-            headers=list(headers) if headers else None,
-        )
+        try:
+            fut: asyncio.Future[Any] = await self._producer().send(
+                topic,
+                value,
+                key=key,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=list(headers) if headers else None,
+            )
+        except KafkaError as exc:
+            raise self._refused(topic, exc) from exc
         self._track(topic, fut)
         return fut
 
     async def send_batch(
-        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[tuple[bytes, bytes | None]],
+        *,
+        timestamps_ms: Sequence[int | None] | None = None,
+        headers: Sequence[Header] = (),
     ) -> tuple[asyncio.Future[Any], int] | None:
         """Hand ``records`` (key, value) to the producer as whole record batches.
 
         One future per batch instead of one per record (aiokafka's ``send``
         costs 4-6 us and a future each; appending to a batch about 0.3 us).
-        Returns the last batch's future and how many records it holds: its
-        result's offset is that batch's first record. Records keep their order.
+        ``timestamps_ms`` gives each record's Kafka timestamp (None: the
+        producer's clock); every record carries ``headers``. Returns the last
+        batch's future and how many records it holds: its result's offset is
+        that batch's first record. Records keep their order.
         """
         if not records:
             return None
@@ -97,11 +110,13 @@ class Outputs:
         producer = self._producer()
         batch = producer.create_batch()
         count = 0
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
+        head = list(headers)
+        for i, (key, value) in enumerate(records):
+            ts = None if timestamps_ms is None else timestamps_ms[i]
+            if batch.append(key=key, value=value, timestamp=ts, headers=head) is None:
                 await self._submit(producer, batch, topic, partition, count)
                 batch, count = producer.create_batch(), 0
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=ts, headers=head) is None:
                     raise OutputFailed(f"a record of {len(value or b'')} bytes fits no batch")
             count += 1
         return await self._submit(producer, batch, topic, partition, count)
@@ -110,9 +125,19 @@ class Outputs:
         self, producer: Any, batch: Any, topic: str, partition: int, count: int
     ) -> tuple[asyncio.Future[Any], int]:
         batch.close()
-        fut: asyncio.Future[Any] = await producer.send_batch(batch, topic, partition=partition)
+        try:
+            fut: asyncio.Future[Any] = await producer.send_batch(batch, topic, partition=partition)
+        except KafkaError as exc:
+            raise self._refused(topic, exc) from exc
         self._track(topic, fut)
         return fut, count
+
+    def _refused(self, topic: str, exc: KafkaError) -> OutputFailed:
+        """The producer would not take a record: while the broker is away, aiokafka
+        waits up to its request timeout for room (``KafkaTimeoutError``). That
+        fails the output like a failed write, instead of escaping to the caller."""
+        self.fail(f"a write to {topic} was refused: {type(exc).__name__}: {exc}")
+        return OutputFailed(self.failure)
 
     def _check(self) -> None:
         """Raise :class:`OutputFailed` if nothing may be sent now."""

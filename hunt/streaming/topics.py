@@ -45,7 +45,8 @@ async def ensure_topics(settings: Settings) -> None:
     """Create missing topics; fail if an input topic's partition count differs.
 
     All state of one product lives on one partition number across the input
-    topics, the reroute topic and the changelog, so they must agree.
+    topics, the reroute topic, the changelog and the product-state topic (its
+    snapshots are written to its home partition), so they must agree.
     """
     t = settings.topics
     wanted: dict[str, dict[str, str]] = {
@@ -63,7 +64,7 @@ async def ensure_topics(settings: Settings) -> None:
         present = set(await admin.list_topics())
         existing = await admin.describe_topics([n for n in wanted if n in present])
         counts = {d["topic"]: len(d["partitions"]) for d in existing if d.get("error_code", 0) == 0}
-        for name in (t.behavior, t.inventory, f"{settings.app_id}-reroute"):
+        for name in (t.behavior, t.inventory, f"{settings.app_id}-reroute", t.product_state):
             if name in counts and counts[name] != settings.partitions:
                 raise ConfigError(
                     f"topic {name!r} has {counts[name]} partitions but HUNT_PARTITIONS="

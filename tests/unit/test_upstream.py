@@ -13,17 +13,18 @@ When a pin moves, these tests say what changed and what in hunt to re-check:
   touches, with its owner. A scan of that code must find exactly these, so
   a new private access cannot slip in unlisted; each must still exist upstream.
 
-The 29 private attributes, by owner:
+The 31 private attributes, by owner:
 
 * faust ``transport.consumer.Consumer``: ``_acked``, ``_active_partitions``,
   ``_add_gap``, ``_buffered_partitions``, ``_commit_every``,
   ``_committed_offset``, ``_n_acked``, ``_paused_partitions``,
-  ``_read_offset``, ``_unacked_messages``;
+  ``_read_offset``, ``_to_message``, ``_unacked_messages``;
   ``ThreadDelegateConsumer``: ``_thread``;
   ``drivers.aiokafka.AIOKafkaConsumerThread``: ``_consumer``,
   ``_ensure_consumer``; ``drivers.aiokafka.Producer``: ``_producer``;
   ``stores.rocksdb.Store``: ``_db_for_partition``;
-  ``web.base.BlueprintManager``: ``_enabled``.
+  ``web.base.BlueprintManager``: ``_enabled``;
+  ``sensors.prometheus.PrometheusMonitor``: ``_metrics``.
 * mode ``services.Service``: ``_crash_reason``, ``_stopped``.
 * aiokafka ``AIOKafkaConsumer``: ``_coordinator``, ``_fetch_max_wait_ms``,
   ``_fetch_min_bytes``, ``_subscription``; ``GroupCoordinator``:
@@ -186,6 +187,24 @@ UPSTREAM: tuple[Upstream, ...] = (
         "consumer.py RewindingConsumer._drain_messages is a modified copy of it",
         "diff the new version against the copy: every attribute the copy reads, the commit "
         "every N acks, the flow-control and generation checks, the yield every 100 messages",
+    ),
+    Upstream(
+        "faust.transport.consumer:Consumer.getmany",
+        FAUST,
+        "0.15.3",
+        "4b168d84882a70d6",
+        "consumer.py RewindingConsumer.getmany is a copy of it that tracks each partition's "
+        "end offset once per fetch",
+        "diff the new version against the copy: the flow-stop seek, the generation check, "
+        "which partitions' records are yielded, what else it does per record",
+    ),
+    Upstream(
+        "faust.sensors.prometheus:PrometheusMonitor.track_tp_end_offset",
+        FAUST,
+        "0.15.3",
+        "85f7fca946f5c2be",
+        "consumer.py getmany calls it once per partition per fetch instead of per record",
+        "it still only sets a gauge (calling it less often loses nothing)",
     ),
     Upstream(
         "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._ensure_consumer",
@@ -386,6 +405,72 @@ UPSTREAM: tuple[Upstream, ...] = (
         "dashboard.py free_root rewrites _enabled before the blueprints are applied",
         "_enabled is still the (prefix, blueprint) list apply() reads",
     ),
+    Upstream(
+        "faust.serializers.schemas:Schema.compile",
+        FAUST,
+        "0.15.3",
+        "d46eec5ce3195b2c",
+        "intake.py RawSchema.compile replaces it (the event holds the record's bytes)",
+        "the decode function's signature (message, *, propagate) and that it returns the event",
+    ),
+    Upstream(
+        "faust.topics:Topic._compile_decode",
+        FAUST,
+        "0.15.3",
+        "6474178f8c211c05",
+        "intake.py relies on it compiling the topic's schema once into Topic.decode",
+        "it still calls schema.compile(app, on_key_decode_error=, on_value_decode_error=)",
+    ),
+    # hunt/streaming/sensors.py, intake.py and engine.py's _ack
+    Upstream(
+        "faust.streams:Stream.ack",
+        FAUST,
+        "0.15.3",
+        "32d7171a89b0931d",
+        "engine.py _ack does what it does (Event.ack) without its per-event sensor calls; "
+        "sensors.py counts them per batch",
+        "whether it now does more than Event.ack and the two sensor calls",
+    ),
+    Upstream(
+        "faust.events:Event.ack",
+        FAUST,
+        "0.15.3",
+        "2d29a6eda87c4ce5",
+        "engine.py _ack calls it and takes its result as 'last stream to ack'",
+        "it still returns whether the message is now fully acknowledged",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_message_in",
+        FAUST,
+        "0.15.3",
+        "b2a9a9045b2f456c",
+        "sensors.py BatchSensors.received keeps its counters per batch",
+        "every counter it updates is updated by received()",
+    ),
+    Upstream(
+        "faust.sensors.prometheus:PrometheusMonitor.on_message_in",
+        FAUST,
+        "0.15.3",
+        "ca24793cbc41deb7",
+        "sensors.py BatchSensors.received keeps its series per batch",
+        "every series it updates is updated by received(), with the same labels",
+    ),
+    Upstream(
+        "faust.sensors.monitor:Monitor.on_message_out",
+        FAUST,
+        "0.15.3",
+        "7c4054247cde96c3",
+        "sensors.py BatchSensors.acknowledged keeps its counter per batch",
+        "every counter it updates (but the per-message times) is updated by acknowledged()",
+    ),
+    Upstream(
+        "faust.sensors.prometheus:PrometheusMonitor.on_message_out",
+        FAUST,
+        "0.15.3",
+        "347089e00334fd75",
+        "sensors.py BatchSensors.acknowledged keeps its gauge per batch",
+        "every series it updates is updated by acknowledged()",
+    ),
 )
 
 #: Private attribute -> the upstream class that defines it ("module:Class").
@@ -419,6 +504,8 @@ PRIVATE: dict[str, str] = {
     "_message_accumulator": "aiokafka.producer.producer:AIOKafkaProducer",
     "_batches": "aiokafka.producer.message_accumulator:MessageAccumulator",
     "_queue": "asyncio.queues:Queue",
+    "_to_message": "faust.transport.consumer:Consumer",
+    "_metrics": "faust.sensors.prometheus:PrometheusMonitor",
 }
 
 _SCANNED = ("hunt/streaming", "hunt/web", "hunt/domain")

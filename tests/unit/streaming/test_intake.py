@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from faust.sensors import Monitor
+
 from hunt.streaming.intake import batches
 
 TOPIC = "shop.behavior"
@@ -24,7 +26,8 @@ class FakeApp:
     def __post_init__(self) -> None:
         self.flow_control = SimpleNamespace(is_active=lambda: True)
         self.consumer = SimpleNamespace(unacked=SimpleNamespace(add=self._track))
-        self.sensors = SimpleNamespace(on_message_in=lambda tp, offset, message: None)
+        self.monitor = Monitor()
+        self.sensors = [self.monitor]
         self.topics = SimpleNamespace(acking_topics={TOPIC})
 
     def _track(self, message: Any) -> None:
@@ -80,6 +83,9 @@ def test_events_delivered_during_a_rebalance_are_dropped_untracked() -> None:
     got = asyncio.run(take_one_batch(app, [event(0), event(1)], [event(2), event(3)]))
     assert got == [2, 3]
     assert app.tracked == [2, 3]  # 0 and 1 are neither handed over nor awaited for an ack
+    # Faust's sensor counts what was handed over, as it would per message.
+    assert app.monitor.messages_received_total == 2
+    assert app.monitor.messages_received_by_topic[TOPIC] == 2
 
 
 def test_events_of_an_older_generation_are_dropped() -> None:
