@@ -21,6 +21,7 @@ from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, produce
 from hunt.streaming.intake import RawSchema, batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
+from hunt.streaming.producer import LeanBufferProducer
 from hunt.streaming.sensors import BatchSensors
 
 __all__ = ["Hunt", "build"]
@@ -115,6 +116,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
 
     Consumer.fence = fence
     cast(Any, app.transport).Consumer = Consumer  # before Faust makes its consumer
+    cast(Any, app.transport).Producer = LeanBufferProducer  # ... and its producer
     topics = EngineTopics(
         behavior=settings.topics.behavior,
         inventory=settings.topics.inventory,

@@ -421,6 +421,25 @@ UPSTREAM: tuple[Upstream, ...] = (
         "intake.py relies on it compiling the topic's schema once into Topic.decode",
         "it still calls schema.compile(app, on_key_decode_error=, on_value_decode_error=)",
     ),
+    Upstream(
+        "faust.transport.producer:ProducerBuffer.wait_until_ebb",
+        FAUST,
+        "0.15.3",
+        "758dd5744044071b",
+        "producer.py _LeanBuffer.wait_until_ebb defers to it only when the pending queue "
+        "is over max_messages",
+        "it still waits only while size > max_messages, and size is still the pending "
+        "queue when the producer is not threaded",
+    ),
+    Upstream(
+        "faust.transport.producer:Producer.__init__",
+        FAUST,
+        "0.15.3",
+        "5c53a4b47aa1372b",
+        "producer.py LeanBufferProducer replaces the buffer it creates",
+        "the buffer is still created here, given app afterwards, and started by on_start "
+        "from self.buffer",
+    ),
     # hunt/streaming/sensors.py, intake.py and engine.py's _ack
     Upstream(
         "faust.streams:Stream.ack",
