@@ -22,7 +22,6 @@ from hunt.streaming.intake import RawSchema, batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.producer import LeanBufferProducer
-from hunt.streaming.sensors import BatchSensors
 
 __all__ = ["Hunt", "build"]
 
@@ -152,7 +151,6 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
     @app.agent(source, name="hunt.process")
     async def process(stream: Any) -> None:
         engine.stream = stream
-        engine.sensors = BatchSensors(app.sensors)
         delivered = cast(RewindingConsumer, app.consumer).delivered
         async for events in batches(stream, settings.batch_max, settings.batch_within_s, delivered):
             try:

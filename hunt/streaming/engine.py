@@ -141,7 +141,7 @@ class Engine:
         self._idle = asyncio.Event()  # set while no batch is being applied
         self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
-        self.sensors = BatchSensors(())  # Faust's, once the agent runs (set with ``stream``)
+        self.sensors = BatchSensors(app.sensors)
         # Applied batches waiting for their deferred snapshots, acked in order.
         self._held: AckQueue[EventT[Any]] = AckQueue(_partition_of)
         self.snapshots = Throttle(settings.snapshot_interval_s)

@@ -31,9 +31,15 @@ class BatchSensors:
     """Per-batch updates of the message counters Faust's monitors keep per record."""
 
     def __init__(self, sensors: Iterable[Any]) -> None:
-        found = list(sensors)
-        self._monitors = [s for s in found if isinstance(s, Monitor)]
-        self._others = [s for s in found if not isinstance(s, Monitor)]
+        # Read on each batch, not copied: Faust adds its monitor when the app starts.
+        self._sensors = sensors
+
+    def _split(self) -> tuple[list[Monitor], list[Any]]:
+        found = list(self._sensors)
+        return (
+            [s for s in found if isinstance(s, Monitor)],
+            [s for s in found if not isinstance(s, Monitor)],
+        )
 
     def received(self, messages: list[Message]) -> None:
         """What ``on_message_in`` counts, for ``messages`` at once."""
@@ -44,7 +50,8 @@ class BatchSensors:
         for m in messages:
             last[m.tp] = m.offset
         n = len(messages)
-        for mon in self._monitors:
+        monitors, others = self._split()
+        for mon in monitors:
             mon.messages_received_total += n
             mon.messages_active += n
             for topic, k in per_topic.items():
@@ -60,7 +67,7 @@ class BatchSensors:
                     metrics.messages_received_per_topics_partition.labels(
                         topic=tp.topic, partition=tp.partition
                     ).set(offset)
-        for sensor in self._others:
+        for sensor in others:
             for m in messages:
                 sensor.on_message_in(m.tp, m.offset, m)
 
@@ -69,10 +76,11 @@ class BatchSensors:
         if not messages:
             return
         n = len(messages)
-        for mon in self._monitors:
+        monitors, others = self._split()
+        for mon in monitors:
             mon.messages_active -= n
             if isinstance(mon, PrometheusMonitor):
                 mon._metrics.active_messages.dec(n)  # private, as above
-        for sensor in self._others:
+        for sensor in others:
             for m in messages:
                 sensor.on_message_out(m.tp, m.offset, m)

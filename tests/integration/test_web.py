@@ -245,6 +245,13 @@ def test_metrics_parse_and_count_every_outcome_behind_a_token(
             assert name in fams, name
         assert fams["hunt_ready"].samples[0].value == 1
         assert any(name.startswith("faust_") for name in fams), "Faust's own sensor is missing"
+        # Faust's received counter, fed once per batch, counts each record it delivered
+        # once: every input record, and again each one forwarded over the reroute topic.
+        received = fams["faust_messages_received"].samples
+        rerouted = fams["hunt_rerouted"].samples
+        assert [s.value for s in received if s.name == "faust_messages_received_total"] == [
+            sum(events.values()) + sum(s.value for s in rerouted if s.name.endswith("_total"))
+        ]
 
 
 # Patched into a worker: the agent's next batch awaits forever once the flag file
