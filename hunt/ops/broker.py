@@ -177,6 +177,11 @@ class LocalKafka:
             raise
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (the benchmark reads its CPU time)."""
+        return None if self._proc is None else self._proc.pid
+
     def listener_bootstrap(self, index: int) -> str:
         """The address a client bootstraps from to use extra listener ``index``."""
         return f"{self.host}:{self.extra_listeners[index][1]}"

@@ -25,7 +25,7 @@ LATENCY_KEYS = {"p50", "p99", "max"}
 
 def test_tiny_bench_writes_the_report_and_hunt_is_exact(kafka: Any, tmp_path: Path) -> None:
     path = tmp_path / "report.json"
-    only = "ceiling,floor,baseline,hunt,latency,overload"
+    only = "ceiling,floor,baseline,hunt,latency,dashboard,hunt2w,overload"
     done = subprocess.run(
         [
             sys.executable,
@@ -60,7 +60,12 @@ def test_tiny_bench_writes_the_report_and_hunt_is_exact(kafka: Any, tmp_path: Pa
         "quix_eps",
         "hunt_eps",
         "cpu_us_per_event",
+        "cpu_us_per_event_at_50",
+        "hunt_2w_eps",
+        "cpu_us_per_event_2w",
+        "exact_2w",
         "latency_ms",
+        "latency_dashboard_ms",
         "latency_floor_ms",
         "overload",
         "exact",
@@ -68,11 +73,20 @@ def test_tiny_bench_writes_the_report_and_hunt_is_exact(kafka: Any, tmp_path: Pa
     assert report["exact"] is True
     assert report["hunt_eps"] and report["hunt_eps"] > 0
     assert report["cpu_us_per_event"] and report["cpu_us_per_event"] > 0
+    assert report["cpu_us_per_event_at_50"] and report["cpu_us_per_event_at_50"] > 0
+    # Two workers of their own deployment drain the same backlog to the same state.
+    assert report["exact_2w"] is True
+    assert report["hunt_2w_eps"] and report["hunt_2w_eps"] > 0
     for key in ("latency_ms", "latency_floor_ms"):
         assert set(report[key]) == {"25", "50", "75"}
         for load in report[key].values():
             assert LATENCY_KEYS <= set(load)
             assert load["samples"] > 0
+    dashboard = report["latency_dashboard_ms"]
+    assert LATENCY_KEYS <= set(dashboard) and dashboard["samples"] > 0
+    # The poller refreshed what the dashboard's overview shows, and every refresh answered.
+    assert dashboard["dashboard"]["refreshes"] > 0
+    assert dashboard["dashboard"]["failed"] == 0
     overload = report["overload"]
     assert {"peak_rss_mib", "stalled_partitions", "drain_s", "exact"} <= set(overload)
     assert overload["exact"] is True

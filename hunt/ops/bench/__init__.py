@@ -7,9 +7,11 @@ a noisy machine.  The phases, in order (``--only`` picks a subset):
 2. ``floor``    a Faust agent that only iterates the backlog        :mod:`.baselines`
    ``baseline`` the first Faust app a user writes (table + send)    :mod:`.baselines`
 3. ``quix``     Quix Streams, stateful counter, RocksDB             :mod:`.quix`
-4. ``hunt``     the full contract over the backlog, checked exactly  :mod:`.hunt_run`
-5. ``latency``  at 25/50/75% of hunt's rate, and the raw floor      :mod:`.latency`
-6. ``overload`` 10x hunt's rate: memory, stalls, drain, exactness   :mod:`.overload`
+4. ``hunt2w``   two workers, a deployment of their own, on the backlog :mod:`.hunt_run`
+5. ``hunt``     the full contract over the backlog, checked exactly  :mod:`.hunt_run`
+6. ``latency``  at 25/50/75% of hunt's rate, and the raw floor      :mod:`.latency`
+   ``dashboard`` 50% again, with one dashboard polling the worker    :mod:`.latency`
+7. ``overload`` 10x hunt's rate: memory, stalls, drain, exactness   :mod:`.overload`
 
 The backlog (``hunt.ops.traffic``) is produced once; every engine reads it
 under its own consumer group.  See docs/bench.md for what each number means.
@@ -31,7 +33,7 @@ from typing import Any
 
 from hunt.ops.bench import kafka, latency, peers, report
 from hunt.ops.bench.context import BACKLOG_RATE, Plan, Run
-from hunt.ops.bench.hunt_run import HuntDeployment, converge, drain
+from hunt.ops.bench.hunt_run import Drain, HuntDeployment, converge, drain
 from hunt.ops.bench.overload import overload
 from hunt.ops.bench.reference import oracle
 from hunt.ops.bench.trace import trace
@@ -39,7 +41,17 @@ from hunt.ops.broker import LocalKafka
 
 __all__ = ["PHASES", "main"]
 
-PHASES = ("ceiling", "floor", "baseline", "quix", "hunt", "latency", "overload")
+PHASES = (
+    "ceiling",
+    "floor",
+    "baseline",
+    "quix",
+    "hunt",
+    "latency",
+    "dashboard",
+    "hunt2w",
+    "overload",
+)
 SEED = 20_251_126  # the backlog is the same shop day in every run
 
 
@@ -64,8 +76,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         p.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
-    if {"latency", "overload"} & set(args.phases) and "hunt" not in args.phases:
-        p.error("latency and overload are set relative to hunt's throughput: include 'hunt'")
+    if {"latency", "dashboard", "overload"} & set(args.phases) and "hunt" not in args.phases:
+        p.error(
+            "latency, dashboard and overload are set relative to hunt's throughput: include 'hunt'"
+        )
     if "quix" in args.phases and importlib.util.find_spec("quixstreams") is None:
         p.error(
             "quixstreams is not installed: `pip install -e '.[bench]'` (make bench does), "
@@ -79,8 +93,8 @@ def _say(text: str) -> None:
 
 
 class _Bench:
-    def __init__(self, run: Run, phases: list[str]) -> None:
-        self.run, self.phases = run, phases
+    def __init__(self, run: Run, phases: list[str], broker_pid: int | None) -> None:
+        self.run, self.phases, self.broker_pid = run, phases, broker_pid
         self.out: dict[str, Any] = {
             "scale": run.plan.scale,
             **report.environment(),
@@ -93,9 +107,16 @@ class _Bench:
             "quix_eps": None,
             "hunt_eps": None,
             "cpu_us_per_event": None,
+            "cpu_us_per_event_at_50": None,
+            "broker_cores": None,
             "exact": None,
+            "hunt_2w_eps": None,
+            "cpu_us_per_event_2w": None,
+            "broker_cores_2w": None,
+            "exact_2w": None,
             "latency_ms": None,
             "latency_floor_ms": None,
+            "latency_dashboard_ms": None,
             "overload": None,
             "runs": {},
             "errors": {},
@@ -134,30 +155,61 @@ class _Bench:
 
         return body
 
-    def hunt(self, records: list[Any]) -> None:
+    def hunt(self, expected: Any) -> None:
         run = self.run
-        expected = oracle().run((r.topic_kind, r.value) for r in records)
         worker = HuntDeployment(run, run.name).start(wait=False)
         try:
-            rate, cpu_us = drain(worker, run.plan.events)
-            self.out["runs"]["hunt_eps"] = rate.as_dict()
-            self.out["hunt_eps"] = None if rate.eps is None else round(rate.eps, 1)
-            self.out["cpu_us_per_event"] = None if cpu_us is None else round(cpu_us, 1)
-            problems = converge(worker, expected.products)
-            self.out["exact"] = not problems
-            self.out["runs"]["hunt_eps"]["mismatches"] = problems
-            self.out["runs"]["hunt_eps"]["outcomes"] = worker.outcomes()
-            self.out["runs"]["hunt_eps"]["expected_outcomes"] = {
-                "applied": expected.applied,
-                "duplicate": expected.duplicate,
-                "dead_lettered": expected.rejected,
-            }
+            result = drain(worker, run.plan.events, self.broker_pid)
+            problems = self._drained(result, worker, expected, "")
             _say(f"hunt: {self.out['hunt_eps']} events/s, exact={not problems}")
-            if "latency" in self.phases and rate.eps:
+            eps = result.rate.eps
+            if "latency" in self.phases and eps:
                 _say("latency: hunt at 25/50/75% ...")
-                self.out["latency_ms"] = latency.hunt_loads(run, worker.topics, rate.eps)
+                loads = latency.hunt_loads(run, worker.topics, eps, worker.cpu_s)
+                self.out["latency_ms"] = loads
+                self.out["cpu_us_per_event_at_50"] = loads["50"]["cpu_us_per_event"]
+            if "dashboard" in self.phases and eps:
+                _say(f"dashboard: hunt at {latency.DASHBOARD_LOAD}% with a dashboard open ...")
+                self.out["latency_dashboard_ms"] = latency.dashboard_load(
+                    run, worker.topics, eps, worker.cpu_s, worker.worker.url
+                )
         finally:
             worker.stop()
+
+    def hunt2w(self, expected: Any) -> None:
+        """Two workers of a deployment of their own (own group, state and outputs) drain
+        the same backlog."""
+        run = self.run
+        workers = HuntDeployment(run, run.name + "-2w", workers=2, inputs=run.backlog)
+        workers.start(wait=False)
+        try:
+            result = drain(workers, run.plan.events, self.broker_pid)
+            problems = self._drained(result, workers, expected, "_2w")
+            _say(f"hunt, 2 workers: {self.out['hunt_2w_eps']} events/s, exact={not problems}")
+        finally:
+            workers.stop()
+
+    def _drained(
+        self, result: Drain, hunt: HuntDeployment, expected: Any, suffix: str
+    ) -> list[str]:
+        """Record one drain (rate, CPU, exactness) under keys ending in ``suffix``."""
+        key = "hunt_2w_eps" if suffix else "hunt_eps"
+        rate = result.rate
+        self.out["runs"][key] = run = rate.as_dict()
+        self.out[key] = None if rate.eps is None else round(rate.eps, 1)
+        cpu_us, broker = result.cpu_us_per_event, result.broker_cores
+        self.out["cpu_us_per_event" + suffix] = None if cpu_us is None else round(cpu_us, 1)
+        self.out["broker_cores" + suffix] = None if broker is None else round(broker, 2)
+        problems = converge(hunt, expected.products)
+        self.out["exact" + suffix] = not problems
+        run["mismatches"] = problems
+        run["outcomes"] = hunt.outcomes()
+        run["expected_outcomes"] = {
+            "applied": expected.applied,
+            "duplicate": expected.duplicate,
+            "dead_lettered": expected.rejected,
+        }
+        return problems
 
     def execute(self) -> dict[str, Any]:
         records = self.backlog()
@@ -165,8 +217,13 @@ class _Bench:
         self.phase("floor", self.peer("faust_floor_eps", peers.faust_floor))
         self.phase("baseline", self.peer("baseline_eps", peers.faust_baseline))
         self.phase("quix", self.peer("quix_eps", peers.quix))
-        self.phase("hunt", lambda: self.hunt(records))
+        expected = None
+        if {"hunt", "hunt2w"} & set(self.phases):
+            expected = oracle().run((r.topic_kind, r.value) for r in records)
         records.clear()  # the backlog's memory goes back before the overload trace is built
+        # Two workers first: the latency loads add records to the backlog topics.
+        self.phase("hunt2w", lambda: self.hunt2w(expected))
+        self.phase("hunt", lambda: self.hunt(expected))
         hunt_eps = self.out["hunt_eps"]
         if hunt_eps:
             self.phase(
@@ -194,14 +251,20 @@ def main(argv: list[str] | None = None) -> int:
                 broker = LocalKafka("127.0.0.1", data_dir=work / "kafka", log=log).start()
             bootstrap = broker.bootstrap
         _say(f"scale {plan.scale}, {plan.events} events, work dir {work}")
-        bench = _Bench(Run(bootstrap, work, plan), args.phases)
+        pid = None if broker is None else broker.pid
+        bench = _Bench(Run(bootstrap, work, plan), args.phases, pid)
         out = bench.execute()
         out["duration_s"] = round(time.monotonic() - t0, 1)
         report.write(out, args.report)
         print(report.table(out))
         _say(f"report written to {args.report} ({out['duration_s']:.0f} s)")
         over = out.get("overload") or {}
-        ok = not out["errors"] and out["exact"] is not False and over.get("exact") is not False
+        ok = (
+            not out["errors"]
+            and out["exact"] is not False
+            and out["exact_2w"] is not False
+            and over.get("exact") is not False
+        )
         return 0 if ok else 1
     finally:
         if broker is not None:

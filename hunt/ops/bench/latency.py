@@ -8,14 +8,22 @@ product is read back: for hunt a ``hunt.product-state`` snapshot, and for the
 half of the probes that are stock counts of 0 also the ``stockout`` alert.
 The floor runs the same stream through raw aiokafka (``baselines relay``):
 produce -> consume -> produce -> consume, no state, same broker, same reader.
+
+Each hunt load also reports the worker's CPU per offered event. The
+``dashboard`` run repeats the 50% load with one dashboard open: a client that
+polls what the dashboard's overview polls (``/top``, ``/stock``, ``/alerts``,
+together), at its rate, and times each refresh.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +36,7 @@ from hunt.ops.bench.reference import REPO
 from hunt.ops.bench.throughput import engine_process, python_module
 from hunt.ops.traffic import TraceRecord, generate
 
-__all__ = ["LOADS", "floor_loads", "hunt_loads", "summarize"]
+__all__ = ["DASHBOARD_LOAD", "LOADS", "dashboard_load", "floor_loads", "hunt_loads", "summarize"]
 
 LOADS = (25, 50, 75)  # percent of hunt's measured throughput
 PROBE_EVERY = 20  # one record in 20 is a probe: hundreds of samples per load, 5% extra products
@@ -37,6 +45,12 @@ SETTLE_S = 15.0  # after the last probe, wait this long for stragglers; later on
 READ_WAIT_S = 0.05  # the reader's longest block: how soon it sees the stop flag
 PACE_SLACK_S = 0.002  # sleep only when this far ahead of schedule
 PRODUCER = {"linger.ms": 1, "acks": "all", "partitioner": "murmur2_random"}  # no batching delay
+DASHBOARD_LOAD = 50  # percent of hunt's throughput while one dashboard is open, as in the issue
+# What the dashboard's overview fetches on each refresh, at its defaults (dashboard.js
+# refreshOverview), and how often (OVERVIEW_MS).
+DASHBOARD_PATHS = ("/top?metric=units&minutes=15&n=10", "/stock?n=15", "/alerts?limit=25")
+DASHBOARD_EVERY_S = 3.0
+DASHBOARD_TIMEOUT_S = 30.0  # a refresh slower than this counts as failed
 
 
 @dataclass
@@ -120,8 +134,9 @@ def _offer(
     seconds: float,
     inputs: tuple[str, str],
     outputs: Sequence[str],
-) -> tuple[dict[bytes, tuple[float, bool]], _Watch, float]:
-    """Offer paced traffic with probes; return probe send times, the reader's view, the rate."""
+) -> tuple[dict[bytes, tuple[float, bool]], _Watch, float, int]:
+    """Offer paced traffic with probes; return probe send times, the reader's view, the
+    rate and the number of records offered."""
     n = max(1, int(rate * seconds))
     background = iter(_background(tag, run.plan.products, n, rate))
     watch, ready = _Watch(), threading.Event()
@@ -158,7 +173,7 @@ def _offer(
         time.sleep(0.2)
     watch.stop.set()
     reader.join(10)
-    return sent, watch, offered
+    return sent, watch, offered, n
 
 
 def _all_seen(sent: dict[bytes, tuple[float, bool]], watch: _Watch, outputs: Sequence[str]) -> bool:
@@ -213,17 +228,96 @@ def summarize(
     return out
 
 
-def hunt_loads(run: Run, topics: dict[str, str], hunt_eps: float) -> dict[str, Any]:
-    """Latency of a running hunt worker at each load in :data:`LOADS`."""
-    result: dict[str, Any] = {}
+def hunt_loads(
+    run: Run, topics: dict[str, str], hunt_eps: float, cpu_s: Callable[[], float]
+) -> dict[str, Any]:
+    """Latency of a running hunt worker at each load in :data:`LOADS`, and its CPU
+    (``cpu_s``: the worker's CPU seconds so far) per offered event."""
+    return {str(load): _hunt_load(run, topics, hunt_eps, load, cpu_s) for load in LOADS}
+
+
+def dashboard_load(
+    run: Run, topics: dict[str, str], hunt_eps: float, cpu_s: Callable[[], float], url: str
+) -> dict[str, Any]:
+    """:data:`DASHBOARD_LOAD` again, with one dashboard polling the worker at ``url``."""
+    poller = _Dashboard(url)
+    poller.start()
+    try:
+        out = _hunt_load(run, topics, hunt_eps, DASHBOARD_LOAD, cpu_s, tag="d")
+    finally:
+        poller.stop()
+    out["dashboard"] = poller.summary()
+    return out
+
+
+def _hunt_load(
+    run: Run,
+    topics: dict[str, str],
+    hunt_eps: float,
+    load: int,
+    cpu_s: Callable[[], float],
+    tag: str = "h",
+) -> dict[str, Any]:
     inputs = (topics["behavior"], topics["inventory"])
     outputs = (topics["product_state"], topics["alerts"])
-    for load in LOADS:
-        sent, watch, offered = _offer(
-            run, f"h{load}", hunt_eps * load / 100, run.plan.latency_s, inputs, outputs
-        )
-        result[str(load)] = summarize(sent, watch, outputs[0], outputs[1], offered)
-    return result
+    cpu0 = cpu_s()
+    sent, watch, offered, n = _offer(
+        run, f"{tag}{load}", hunt_eps * load / 100, run.plan.latency_s, inputs, outputs
+    )
+    out = summarize(sent, watch, outputs[0], outputs[1], offered)
+    # Until the last probe was read back (or the wait for stragglers ended): the
+    # worker's CPU for the offered events, idle moments included.
+    out["cpu_us_per_event"] = round((cpu_s() - cpu0) / n * 1e6, 1)
+    return out
+
+
+class _Dashboard:
+    """One open dashboard: its overview's requests, together, every few seconds."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.refresh_ms: list[float] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(DASHBOARD_TIMEOUT_S + 5)
+
+    def _get(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=DASHBOARD_TIMEOUT_S) as r:
+                r.read()
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+        except OSError:
+            return 0
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(len(DASHBOARD_PATHS)) as pool:
+            while not self._stop.is_set():
+                t0 = time.monotonic()
+                codes = list(pool.map(self._get, DASHBOARD_PATHS))
+                took = time.monotonic() - t0
+                if all(c == 200 for c in codes):
+                    self.refresh_ms.append(took * 1000)
+                else:
+                    self.failed += 1
+                self._stop.wait(max(0.0, DASHBOARD_EVERY_S - took))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "refresh_ms": _percentiles(self.refresh_ms),
+            "refreshes": len(self.refresh_ms),
+            "failed": self.failed,
+            "every_s": DASHBOARD_EVERY_S,
+            "paths": list(DASHBOARD_PATHS),
+        }
 
 
 def floor_loads(run: Run, hunt_eps: float) -> dict[str, Any]:
@@ -246,7 +340,7 @@ def floor_loads(run: Run, hunt_eps: float) -> dict[str, Any]:
     with engine_process(argv, run.work / "relay.log", REPO):
         _warm_up(run, source, sink)
         for load in LOADS:
-            sent, watch, offered = _offer(
+            sent, watch, offered, _ = _offer(
                 run,
                 f"f{load}",
                 hunt_eps * load / 100,

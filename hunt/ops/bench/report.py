@@ -54,6 +54,10 @@ def _us(value: Any) -> str:
     return "-" if value is None else f"{value:.0f} us"
 
 
+def _cores(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f} cores"
+
+
 def _ms(d: dict[str, Any] | None) -> str:
     if not d or d.get("p50") is None:
         return "-"
@@ -71,6 +75,11 @@ def table(report: dict[str, Any]) -> str:
         ("quix streams (RocksDB count)", _eps(report.get("quix_eps"))),
         ("hunt (full contract)", _eps(hunt) + f"  exact={report.get('exact')}"),
         ("hunt worker CPU per event", _us(report.get("cpu_us_per_event"))),
+        ("  at 50% load", _us(report.get("cpu_us_per_event_at_50"))),
+        ("  broker CPU meanwhile", _cores(report.get("broker_cores"))),
+        ("hunt, 2 workers", _eps(report.get("hunt_2w_eps")) + f"  exact={report.get('exact_2w')}"),
+        ("  CPU per event (both)", _us(report.get("cpu_us_per_event_2w"))),
+        ("  broker CPU meanwhile", _cores(report.get("broker_cores_2w"))),
     ]
     for name in ("ceiling_eps", "baseline_eps", "quix_eps"):
         if hunt and report.get(name):
@@ -80,6 +89,16 @@ def table(report: dict[str, Any]) -> str:
         rows.append((f"latency @{load}% state", _ms(d)))
         rows.append((f"latency @{load}% alert", _ms(d.get("alert"))))
         rows.append((f"latency @{load}% floor", _ms(floor)))
+    if dash := report.get("latency_dashboard_ms"):
+        rows.append(("latency @50% + dashboard state", _ms(dash)))
+        rows.append(("latency @50% + dashboard alert", _ms(dash.get("alert"))))
+        board = dash.get("dashboard") or {}
+        rows.append(
+            (
+                "  dashboard refresh",
+                _ms(board.get("refresh_ms")) + f", {board.get('failed')} failed",
+            )
+        )
     if over := report.get("overload"):
         rows.append(
             (
