@@ -51,6 +51,7 @@ from hunt.domain.errors import INTERNAL_ERROR, OutOfRange, Rejected
 from hunt.domain.events import Event, Limits, parse_behavior, parse_inventory
 from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
+from hunt.domain.view_index import ViewIndexes
 from hunt.streaming.ackqueue import AckQueue
 from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import CoordinatorFence, PauseGuard
@@ -76,6 +77,10 @@ _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked eve
 _FLUSH_SLICE = 256  # snapshots written between yields: a 10k-product flush took ~150 ms.
 _STATE_CACHE_SHARE = 0.10  # share of the memory budget for parsed product states.
 _APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objects.
+# Share of the memory budget for the /top and /stock index (view_index.py): a product
+# with an hour of windows takes 4.9 KB, 8.3 KB if it sold in every one (revenue strings),
+# so 512 MiB holds 6-10k; past its share a partition is scanned instead.
+_VIEW_INDEX_SHARE = 0.10
 
 
 def state_key(product_id: str) -> bytes:
@@ -132,6 +137,11 @@ class Engine:
             100,
             int(settings.memory_budget_bytes * _STATE_CACHE_SHARE / _APPROX_STATE_BYTES)
             // settings.partitions,
+        )
+        # What /top and /stock read, per home partition, fed as products are written.
+        self.views = ViewIndexes(
+            int(settings.memory_budget_bytes * _VIEW_INDEX_SHARE) // settings.partitions,
+            settings.low_stock_minutes,
         )
         self._busy: int | None = None  # the partition a batch is changing right now
         self.guard: PauseGuard | None = None  # set by the app: exits if we were paused
@@ -299,9 +309,12 @@ class Engine:
         expired = 0
         release: float | None = None
         write_now: list[ProductState] = []
+        views = self.views.writer(partition)
         for pid, state in states.items():
             dedup.forget_expired(state)
             store.put(state_key(pid), state.to_bytes())
+            if views is not None:  # written to RocksDB below, with no await between
+                views.put(state, [r[3] for r in applied_here.get(pid, ())])
             expired += state.take_expired_windows()
             deferred = self.snapshots.changed((partition, pid), now)
             if deferred is None:
@@ -482,6 +495,7 @@ class Engine:
         self._held.drain()  # never acknowledged: read again from the commit
         self.snapshots.forget(set(self._cache) | self.assigned)
         self._cache.clear()
+        self.views.clear()
         for partition in sorted(self.assigned):
             PartitionStore(self.table, partition).wipe(TP(self.topics.changelog, partition))
         log.warning(
@@ -564,6 +578,7 @@ class Engine:
         a snapshot again.
         """
         self.assigned -= partitions
+        self.views.drop(partitions)  # the next owner (maybe us) restores from the changelog
         if self._reset_asked:
             self._revoked_since_reset = True
         await self._idle.wait()
@@ -584,6 +599,7 @@ class Engine:
         return f"{len(offsets)}:{min(offsets, default=None)}..{max(offsets, default=None)}"
 
     def on_assigned(self, partitions: set[int]) -> None:
+        self.views.drop(self.views.partitions() - partitions)
         self.assigned = set(partitions)
         self.continuity.reset()  # Faust seeks every partition to its commit after a rebalance
 

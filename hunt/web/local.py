@@ -18,6 +18,14 @@ functions rank by the same keys as the ``local_*`` ones. Each product is read
 once, so the answer holds each product as it was when its slice was read,
 not one instant of the whole partition. A rebalance between two slices ends
 the scan with a 503: the partitions it was reading may have moved.
+
+``/top`` and ``/stock`` answer from each partition's view index
+(:mod:`hunt.domain.view_index`), which the engine keeps up to date as it
+writes products. A partition's index is built on the first request after its
+assignment, by the same sliced scan; a partition whose index outgrew its
+memory share is scanned on every request instead. Ranking over an index runs
+without yielding (it costs what the answer costs), so no product changes
+while it is ranked; a ratio, which reads every summary, is sliced like a scan.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from faust.web import Request, Response, View
 
 from hunt.domain.events import MAX_ID_LEN
 from hunt.domain.product import ProductState
+from hunt.domain.view_index import ViewIndex
 from hunt.streaming.monitor import STATE_PREFIX
 from hunt.web.http import (
     BadRequest,
@@ -46,11 +55,17 @@ from hunt.web.queries import (
     ALERT_KINDS,
     MAX_BASE,
     METRICS,
+    RATIOS,
+    ProductView,
+    indexed_ratio_top,
+    indexed_stock,
+    indexed_top,
     local_alerts,
     local_stock,
     local_top,
     merge_stock,
     merge_top,
+    series_of,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +81,8 @@ SCAN_SLICE = 16
 # Window values read between yields when building /top series (~0.2 us each): ~1.5 ms
 # a slice, where n=500 series of 1,440 minutes at once took ~150 ms.
 SERIES_SLICE_WINDOWS = 8192
+# Product summaries read between yields for a ratio /top (~2-3 us each): ~2 ms a slice.
+RATIO_SLICE = 768
 # Answer items encoded between yields: a /top item of 1,440 minutes takes ~20 us.
 ENCODE_SLICE = 64
 _TS_MAX = 2**63 - 1  # event times are signed 64-bit milliseconds
@@ -76,9 +93,10 @@ class Moved(RuntimeError):
 
 
 async def scan_states(
-    hunt: Hunt, cluster: Cluster, partitions: set[int]
+    hunt: Hunt, cluster: Cluster, partitions: set[int], only: set[int] | None = None
 ) -> AsyncIterator[list[ProductState]]:
-    """The product states of ``partitions``, in slices of :data:`SCAN_SLICE`.
+    """The product states of ``partitions`` (of ``only`` among them, when given), in
+    slices of :data:`SCAN_SLICE`.
 
     Between slices the event loop runs; :class:`Moved` is raised when the
     partitions served, or the consumer generation, changed meanwhile. Nothing
@@ -88,7 +106,7 @@ async def scan_states(
     app = hunt.app
     generation = app.consumer_generation_id
     table: Any = hunt.engine.table
-    for partition in sorted(partitions):
+    for partition in sorted(partitions if only is None else partitions & only):
         after: bytes | None = None
         while True:
             if cluster.serving_partitions() != partitions or (
@@ -163,6 +181,47 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
         body = {"stream_time": stream_time, "partitions": sorted(partitions)}
         return cast(Response, json_response(body))
 
+    build_lock = asyncio.Lock()  # one build at a time; a second request waits for it
+
+    async def indexes(partitions: set[int]) -> dict[int, ViewIndex | None]:
+        """Each partition's ready view index (None: scan it), building missing ones."""
+        views = hunt.engine.views
+        out: dict[int, ViewIndex | None] = {}
+        for partition in sorted(partitions):
+            index = views.ready(partition)
+            if index is None and not views.full(partition):
+                async with build_lock:
+                    index = views.ready(partition)
+                    if index is None and not views.full(partition):
+                        index = await build(partition, partitions)
+            out[partition] = index
+        return out
+
+    async def build(partition: int, partitions: set[int]) -> ViewIndex | None:
+        """Load every stored state of ``partition`` into its index, which the engine
+        feeds meanwhile (a state read here is as stored: the engine writes a
+        product's state and its index entry with no await between)."""
+        views = hunt.engine.views
+        index = views.open(partition)
+        async for states in scan_states(hunt, cluster, partitions, only={partition}):
+            for state in states:
+                index.load(state)
+            if index.full:
+                return None
+        return index if views.finish(partition, index) else None
+
+    def still(
+        partitions: set[int], generation: int, by_partition: dict[int, ViewIndex | None]
+    ) -> None:
+        """Raise :class:`Moved` unless the same partitions and indices are served."""
+        views = hunt.engine.views
+        if (
+            cluster.serving_partitions() != partitions
+            or app.consumer_generation_id != generation
+            or any(i is not None and views.ready(p) is not i for p, i in by_partition.items())
+        ):
+            raise Moved("partitions moved while answering")
+
     @app.page("/_hunt/local/top")
     async def top(view: View, request: Request) -> Response:
         try:
@@ -176,18 +235,43 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
         except BadRequest as exc:
             return cast(Response, json_response({"error": str(exc)}, 400))
         partitions = cluster.serving_partitions()
+        generation = app.consumer_generation_id
         best: list[dict[str, Any]] = []
-        kept: dict[str, ProductState] = {}  # the states of ``best``, for their series
+        kept: dict[str, ProductView] = {}  # what ``best`` was read from, for their series
+
+        def keep(part: Iterable[tuple[dict[str, Any], ProductView]]) -> None:
+            nonlocal best, kept
+            part = list(part)
+            best = merge_top([best, [item for item, _ in part]], n)
+            kept.update((item["product_id"], source) for item, source in part)
+            kept = {i["product_id"]: kept[i["product_id"]] for i in best}
+
         try:
-            async for states in scan_states(hunt, cluster, partitions):
-                # Rank without series (minutes=0): only the final n get one.
-                part = local_top(states, metric, since, 0, n, min_base)
-                best = merge_top([best, part], n)
-                kept.update((s.product_id, s) for s in states)
-                kept = {i["product_id"]: kept[i["product_id"]] for i in best}
+            by_partition = await indexes(partitions)
+            still(partitions, generation, by_partition)
+            for index in by_partition.values():
+                if index is None:
+                    continue
+                if metric not in RATIOS:
+                    keep(indexed_top(index, metric, since, n))
+                    continue
+                ids = list(index.products)
+                for i in range(0, len(ids), RATIO_SLICE):
+                    if i:
+                        await asyncio.sleep(0)
+                        still(partitions, generation, by_partition)
+                    chunk = ids[i : i + RATIO_SLICE]
+                    keep(indexed_ratio_top(index, metric, since, n, min_base, chunk))
+            scanned = {p for p, index in by_partition.items() if index is None}
+            if scanned:
+                async for states in scan_states(hunt, cluster, partitions, only=scanned):
+                    # Rank without series (minutes=0): only the final n get one.
+                    part = local_top(states, metric, since, 0, n, min_base)
+                    by_id = {s.product_id: s for s in states}
+                    keep((item, by_id[item["product_id"]]) for item in part)
         except Moved as exc:
             return cast(Response, unavailable(str(exc)))
-        await _add_series(best, kept, metric, since, minutes, min_base)
+        await _add_series(best, kept, metric, since, minutes)
         return await _products_response(partitions, best)
 
     @app.page("/_hunt/local/stock")
@@ -197,11 +281,21 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
         except BadRequest as exc:
             return cast(Response, json_response({"error": str(exc)}, 400))
         partitions = cluster.serving_partitions()
+        generation = app.consumer_generation_id
         low_minutes = hunt.settings.low_stock_minutes
         lists: dict[str, list[dict[str, Any]]] = {"low": [], "out": []}
         try:
-            async for states in scan_states(hunt, cluster, partitions):
-                lists = merge_stock([lists, local_stock(states, low_minutes, n)], n)
+            by_partition = await indexes(partitions)
+            still(partitions, generation, by_partition)
+            scanned = set()
+            for partition, index in by_partition.items():
+                if index is None or index.low_minutes != low_minutes:
+                    scanned.add(partition)
+                else:
+                    lists = merge_stock([lists, indexed_stock(index, n)], n)
+            if scanned:
+                async for states in scan_states(hunt, cluster, partitions, only=scanned):
+                    lists = merge_stock([lists, local_stock(states, low_minutes, n)], n)
         except Moved as exc:
             return cast(Response, unavailable(str(exc)))
         return cast(Response, json_response({"partitions": sorted(partitions), **lists}))
@@ -223,17 +317,14 @@ def install(hunt: Hunt, cluster: Cluster) -> None:
 
 async def _add_series(
     items: Iterable[dict[str, Any]],
-    states: dict[str, ProductState],
+    sources: dict[str, ProductView],
     metric: str,
     since: int,
     minutes: int,
-    min_base: int,
 ) -> None:
     """Give each ranked item its per-minute series, yielding between slices of windows."""
     per_slice = max(1, SERIES_SLICE_WINDOWS // minutes)
     for k, item in enumerate(items, 1):
-        # local_top over the one state builds the series exactly as a full ranking would.
-        (full,) = local_top([states[item["product_id"]]], metric, since, minutes, 1, min_base)
-        item["series"] = full["series"]
+        item["series"] = series_of(sources[item["product_id"]], metric, since, minutes)
         if k % per_slice == 0:
             await asyncio.sleep(0)

@@ -12,6 +12,10 @@ cart_adds / views, ``cart_to_purchase`` = purchases / cart_adds, as in the
 little, so a product is ranked by a ratio only when its denominator is at
 least ``min_base``.
 
+The ``indexed_*`` functions answer the same from a partition's
+:class:`~hunt.domain.view_index.ViewIndex`, item for item: every item is built
+by the same helpers, from a summary that reads as the state does.
+
 Ranking is deterministic: value descending, then ``product_id`` ascending, so
 every worker and the tests agree on ties.
 """
@@ -20,9 +24,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from hunt.domain.product import ProductState
+from hunt.domain.product_summary import ProductSummary
+from hunt.domain.view_index import ViewIndex
 from hunt.domain.windows import COUNTER_NAMES, WINDOW_MS, counter_value, window_start
 
 __all__ = [
@@ -31,12 +37,17 @@ __all__ = [
     "MAX_BASE",
     "METRICS",
     "RATIOS",
+    "ProductView",
+    "indexed_ratio_top",
+    "indexed_stock",
+    "indexed_top",
     "local_alerts",
     "local_stock",
     "local_top",
     "merge_alerts",
     "merge_stock",
     "merge_top",
+    "series_of",
     "top_since",
 ]
 
@@ -53,17 +64,36 @@ SPARK_MINUTES = 30  # the dashboard's sparkline spans half an hour of a product'
 _UNITS = COUNTERS["units"]
 
 
+class ProductView(Protocol):
+    """What an answer item is built from: a product's state, or its index summary."""
+
+    product_id: str
+    available: int
+    stock_state: str
+    last_event_ts: int | None
+
+    @property
+    def demand_per_min(self) -> float: ...
+
+    @property
+    def newest_window(self) -> int | None: ...
+
+    def minutes_to_stockout(self, demand: float | None = None) -> float | None: ...
+
+    def window_counter(self, start: int, counter: int) -> float: ...
+
+
 def top_since(stream_time: int, minutes: int) -> int:
     """Start of the oldest window in "the last N minutes of stream time"."""
     return window_start(stream_time) - (minutes - 1) * WINDOW_MS
 
 
-def _series(state: ProductState, counter: int, first: int, count: int) -> list[float]:
+def _series(state: ProductView, counter: int, first: int, count: int) -> list[float]:
     """Counter values of ``count`` consecutive windows starting at ``first`` (0 if empty)."""
     return [state.window_counter(first + k * WINDOW_MS, counter) for k in range(count)]
 
 
-def _brief(state: ProductState) -> dict[str, Any]:
+def _brief(state: ProductView) -> dict[str, Any]:
     demand = state.demand_per_min
     return {
         "product_id": state.product_id,
@@ -140,7 +170,7 @@ def _top_ratio(
 
 
 def _ratio_series(
-    state: ProductState, num: int, den: int, first: int, count: int
+    state: ProductView, num: int, den: int, first: int, count: int
 ) -> list[float | None]:
     """Per-minute ratio of two counters; None for a minute whose denominator is 0."""
     out: list[float | None] = []
@@ -150,11 +180,61 @@ def _ratio_series(
     return out
 
 
+def series_of(state: ProductView, metric: str, since: int, minutes: int) -> list[Any]:
+    """The per-minute series of one ranked item, as :func:`local_top` builds it."""
+    if metric in RATIOS:
+        num_name, den_name = RATIOS[metric]
+        return _ratio_series(state, COUNTERS[num_name], COUNTERS[den_name], since, minutes)
+    return _series(state, COUNTERS[metric], since, minutes)
+
+
+def indexed_top(
+    index: ViewIndex, metric: str, since: int, n: int, min_base: int = 1
+) -> list[tuple[dict[str, Any], ProductSummary]]:
+    """:func:`local_top` of the partition ``index`` holds, without series: each item
+    with a copy of its summary, to build the series from later.
+
+    A ratio reads every summary at once here; the worker views slice it with
+    :func:`indexed_ratio_top`.
+    """
+    if metric in RATIOS:
+        return indexed_ratio_top(index, metric, since, n, min_base, list(index.products))
+    out = []
+    for value, pid in index.top_counter(COUNTERS[metric], since, n):
+        s = index.products[pid].copy()
+        out.append(({"product_id": pid, "value": value, **_brief(s)}, s))
+    return out
+
+
+def indexed_ratio_top(
+    index: ViewIndex, metric: str, since: int, n: int, min_base: int, among: Iterable[str]
+) -> list[tuple[dict[str, Any], ProductSummary]]:
+    """:func:`indexed_top` for a funnel ratio, over the products ``among`` only."""
+    num_name, den_name = RATIOS[metric]
+    best = index.top_ratio(
+        COUNTERS[num_name], COUNTERS[den_name], since, n, max(1, min_base), among
+    )
+    out = []
+    for value, num, den, pid in best:
+        s = index.products[pid].copy()
+        item = {"product_id": pid, "value": value, num_name: num, den_name: den, **_brief(s)}
+        out.append((item, s))
+    return out
+
+
+def indexed_stock(index: ViewIndex, n: int) -> dict[str, list[dict[str, Any]]]:
+    """:func:`local_stock` of the partition ``index`` holds, for its ``low_minutes``."""
+    return {
+        "low": [{**_brief(s), "series": _spark(s)} for s in index.low_stock(n)],
+        "out": [{**_brief(s), "series": _spark(s)} for s in index.sold_out(n)],
+    }
+
+
 def merge_top(parts: Iterable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]]:
     return heapq.nsmallest(n, (i for part in parts for i in part), key=_rank_key)
 
 
-def _spark(state: ProductState) -> list[float]:
+def _spark(state: ProductView) -> list[float]:
     if state.newest_window is None:
         return []
     first = state.newest_window - (SPARK_MINUTES - 1) * WINDOW_MS
