@@ -22,6 +22,7 @@ from hunt.streaming.intake import RawSchema, batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.producer import LeanBufferProducer
+from hunt.streaming.queues import install_changelog_queue
 
 __all__ = ["Hunt", "build"]
 
@@ -125,6 +126,7 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
         dlq=settings.topics.dlq,
         changelog=f"{settings.app_id}-{TABLE_NAME}-changelog",
     )
+    install_changelog_queue(app)  # before the table registers its changelog channel
     table = app.Table(
         TABLE_NAME,
         partitions=settings.partitions,

@@ -13,7 +13,7 @@ When a pin moves, these tests say what changed and what in hunt to re-check:
   touches, with its owner. A scan of that code must find exactly these, so
   a new private access cannot slip in unlisted; each must still exist upstream.
 
-The 31 private attributes, by owner:
+The 32 private attributes, by owner:
 
 * faust ``transport.consumer.Consumer``: ``_acked``, ``_active_partitions``,
   ``_add_gap``, ``_buffered_partitions``, ``_commit_every``,
@@ -24,7 +24,8 @@ The 31 private attributes, by owner:
   ``_ensure_consumer``; ``drivers.aiokafka.Producer``: ``_producer``;
   ``stores.rocksdb.Store``: ``_db_for_partition``;
   ``web.base.BlueprintManager``: ``_enabled``;
-  ``sensors.prometheus.PrometheusMonitor``: ``_metrics``.
+  ``sensors.prometheus.PrometheusMonitor``: ``_metrics``;
+  ``tables.manager.TableManager``: ``_changelog_queue``.
 * mode ``services.Service``: ``_crash_reason``, ``_stopped``.
 * aiokafka ``AIOKafkaConsumer``: ``_coordinator``, ``_fetch_max_wait_ms``,
   ``_fetch_min_bytes``, ``_subscription``; ``GroupCoordinator``:
@@ -490,6 +491,32 @@ UPSTREAM: tuple[Upstream, ...] = (
         "sensors.py BatchSensors.acknowledged keeps its gauge per batch",
         "every series it updates is updated by acknowledged()",
     ),
+    # hunt/streaming/queues.py
+    Upstream(
+        "faust.tables.manager:TableManager.__init__",
+        FAUST,
+        "0.15.3",
+        "f13ed9db7ccd1a53",
+        "queues.py install_changelog_queue sets _changelog_queue before its first use",
+        "the changelog queue is still created lazily from _changelog_queue, with the same size"
+        " and clear_on_resume",
+    ),
+    Upstream(
+        "faust.tables.recovery:Recovery",
+        FAUST,
+        "0.15.3",
+        "a652ef029484ee3a",
+        "queues.py: _slurp_changelogs skips a record at or below the highest offset seen",
+        "whether a stale record can still make a recovery skip records (then keep the queue)",
+    ),
+    Upstream(
+        "mode.utils.queues:FlowControlQueue.put",
+        MODE,
+        "0.7.1",
+        "0ba84eb5e357a17e",
+        "queues.py: a put waits for flow control, then asyncio.Queue.put -> put_nowait",
+        "CurrentGenerationQueue still sees every insertion in put_nowait/force_put_nowait",
+    ),
 )
 
 #: Private attribute -> the upstream class that defines it ("module:Class").
@@ -525,6 +552,7 @@ PRIVATE: dict[str, str] = {
     "_queue": "asyncio.queues:Queue",
     "_to_message": "faust.transport.consumer:Consumer",
     "_metrics": "faust.sensors.prometheus:PrometheusMonitor",
+    "_changelog_queue": "faust.tables.manager:TableManager",
 }
 
 _SCANNED = ("hunt/streaming", "hunt/web", "hunt/domain")
