@@ -93,3 +93,30 @@ def test_a_refused_hand_over_fails_the_output_once(how: str) -> None:
             asyncio.run(_write(outputs, how))
     assert len(failures) == 1 and "UnknownTopicOrPartitionError" in failures[0]
     assert asyncio.run(outputs.settled()) is False
+
+
+def test_a_commit_cancelled_while_it_waits_leaves_the_writes_in_flight() -> None:
+    """Faust cancels its commit timer at shutdown, maybe while the commit waits for the
+    outputs: the writes it waited for must go on, not fail (a failed write wipes the
+    local tables and makes the stop unclean)."""
+
+    async def scenario() -> tuple[bool, list[str], bool]:
+        failures: list[str] = []
+        pending: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        class Slow(Producer):
+            async def send(self, *args: Any, **kwargs: Any) -> Any:
+                return pending
+
+        outputs = Outputs(lambda: Slow([]), CoordinatorFence(10.0), failures.append)
+        await outputs.send("t", b"k", b"v", timestamp_ms=1)
+        commit = asyncio.ensure_future(outputs.settled())
+        await asyncio.sleep(0)
+        commit.cancel()
+        await asyncio.sleep(0)
+        still_pending = not pending.done()
+        pending.set_result(None)  # the broker acknowledges it after all
+        return still_pending, failures, await outputs.settled()
+
+    still_pending, failures, settled = asyncio.run(scenario())
+    assert still_pending and failures == [] and settled is True
