@@ -10,7 +10,7 @@ record can still be on its way when a rebalance clears the queues: Faust's
 conductor awaits flow control and the producer buffer before it inserts a
 record, and a ``put`` waiting for flow control is not one of the queue's
 waiting putters that the clear cancels. Measured in the chaos suite's
-full-scale rolling restart (3 runs in 24 under load): a product restored from
+full-scale rolling restart (3 runs in 19 under load): a product restored from
 changelog offset 727 though offsets 1483..2239 held its newer state, by a
 recovery that resumed from 1343 after a rebalance had cut the one before it
 short.
