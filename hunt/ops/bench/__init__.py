@@ -46,10 +46,10 @@ PHASES = (
     "floor",
     "baseline",
     "quix",
+    "hunt2w",
     "hunt",
     "latency",
     "dashboard",
-    "hunt2w",
     "overload",
 )
 SEED = 20_251_126  # the backlog is the same shop day in every run
