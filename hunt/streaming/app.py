@@ -15,14 +15,14 @@ import faust
 from faust.types import TP
 
 from hunt.config import Settings
-from hunt.streaming.consumer import RewindingConsumer
+from hunt.streaming.adapter.consumer import RewindingConsumer
+from hunt.streaming.adapter.queues import install_changelog_queue
 from hunt.streaming.engine import Engine, EngineTopics
 from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, producer_timeout_s
 from hunt.streaming.intake import RawSchema, batches
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.producer import LeanBufferProducer
-from hunt.streaming.queues import install_changelog_queue
 
 __all__ = ["Hunt", "build"]
 

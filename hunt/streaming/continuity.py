@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types import TP, EventT
 
+from hunt.streaming.adapter.internals import add_gap
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.sequence import OffsetGuard, Verdict
 
@@ -74,9 +75,7 @@ class Continuity:
                 kept.append(event)
                 # Let Faust commit past offsets that hold no records (its fetch
                 # loop no longer marks gaps itself: see consumer.py).
-                await cast(Any, self.app.consumer)._add_gap(
-                    msg.tp, self.guard.gap_from, msg.offset - 1
-                )
+                await add_gap(self.app.consumer, msg.tp, self.guard.gap_from, msg.offset - 1)
             elif verdict is Verdict.REWIND:
                 to = self.guard.rewind_to
                 log.warning("offset hole on %s: got %d, rewinding to %d", msg.tp, msg.offset, to)

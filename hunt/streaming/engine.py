@@ -53,6 +53,8 @@ from hunt.domain.processing import Outcome, apply_event
 from hunt.domain.product import Alert, ProductState, Rules
 from hunt.domain.view_index import ViewIndexes
 from hunt.streaming.ackqueue import AckQueue
+from hunt.streaming.adapter.internals import aiokafka_producer, queued
+from hunt.streaming.adapter.sensors import BatchSensors
 from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import CoordinatorFence, PauseGuard
 from hunt.streaming.metrics import Metrics
@@ -65,7 +67,6 @@ from hunt.streaming.records import (
     source_of,
 )
 from hunt.streaming.routing import home_partition
-from hunt.streaming.sensors import BatchSensors
 from hunt.streaming.store import PartitionStore
 
 __all__ = ["Engine", "EngineTopics", "state_key"]
@@ -163,7 +164,7 @@ class Engine:
         self.continuity = Continuity(
             app, (topics.behavior, topics.inventory, topics.reroute), metrics
         )
-        self.outputs = Outputs(lambda: cast(Any, app.producer)._producer, fence, self._failed)
+        self.outputs = Outputs(lambda: aiokafka_producer(app), fence, self._failed)
         self.rejoin: Callable[[], Awaitable[None]] | None = None  # set by the app
         self._epoch = 0  # bumped when the local tables are wiped after a failed write
         self._reset_asked = False  # the rejoin after a failed write was requested
@@ -589,8 +590,7 @@ class Engine:
         """Rewind partitions whose fetched records never arrived (see continuity.py)."""
         if self.stream is None or not self.assigned or self.failed:
             return
-        queue = cast(Any, self.stream.channel).queue
-        waiting = {e.message.tp for e in list(getattr(queue, "_queue", ()))}
+        waiting = {e.message.tp for e in queued(cast(Any, self.stream.channel).queue)}
         waiting.update(e.message.tp for e in self._held)
         await self.continuity.heal(self.assigned, waiting, positions)
 

@@ -7,14 +7,14 @@ batch engine that is pure overhead. Here the batch is everything the conductor
 has queued (up to ``max_events``), taken in one go. Measured with
 ``hunt bench --only floor,hunt --scale 0.1`` on one broker: hunt on
 ``noack_take`` did 0.52x a bare Faust ``async for``; on this intake 0.68x, and
-1.5x with the fetch-loop change in :mod:`hunt.streaming.consumer`.
+1.5x with the fetch-loop change in :mod:`hunt.streaming.adapter.consumer`.
 
 What ``Stream`` does per event that matters is kept: an event delivered across
 a rebalance (flow control off, or an older consumer generation) is dropped:
 Faust seeks every partition to its commit after a rebalance, so it comes
 again (and :mod:`hunt.streaming.continuity` rewinds if it does not); every other event is
 tracked as un-acknowledged (Faust commits only up to acknowledged offsets) and
-counted in Faust's sensors once per batch (:mod:`hunt.streaming.sensors`).
+counted in Faust's sensors once per batch (:mod:`hunt.streaming.adapter.sensors`).
 Unlike ``Stream``, a dropped event is not acknowledged: an acknowledgement for
 an event nobody applied could let a commit pass it.
 
@@ -42,7 +42,7 @@ from typing import Any
 import faust
 from faust.types import AppT, EventT, Message
 
-from hunt.streaming.sensors import BatchSensors
+from hunt.streaming.adapter.sensors import BatchSensors
 
 __all__ = ["RawSchema", "batches"]
 
@@ -81,7 +81,7 @@ async def batches(
 
     After the first event the batch is taken once the fetch loop has queued
     everything it fetched (``delivered``, set by
-    :class:`~hunt.streaming.consumer.RewindingConsumer`), or after ``within_s``
+    :class:`~hunt.streaming.adapter.consumer.RewindingConsumer`), or after ``within_s``
     at most, unless the queue already holds a full batch or is full. Taking
     only what is there at once would make batches of a few events (the fetch
     loop yields while it delivers) and pay the per-batch writes for each; a

@@ -23,6 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from faust.types import TP
 
+from hunt.streaming.adapter.internals import (
+    committed_offsets,
+    consumer_diagnostics,
+    partition_db,
+    paused_partitions,
+    queued_records,
+)
+
 if TYPE_CHECKING:
     from hunt.streaming.app import Hunt
 
@@ -132,27 +140,14 @@ class FlowMonitor:
     def _fetch_states(self, tps: set[TP]) -> str:
         """aiokafka's view of stalled partitions, for the log: the first clue."""
         try:
-            consumer: Any = self.hunt.app.consumer
-            fetch = consumer.fetch_states(tps)
-            states = []
-            for tp in sorted(tps):
-                st = fetch[tp]
-                acked = consumer._acked.get(tp) or []
-                states.append(
-                    f"{tp.topic}[{tp.partition}]: position={getattr(st, '_position', None)}"
-                    f" reset={getattr(st, '_reset_strategy', None)}"
-                    f" paused={getattr(st, 'paused', None)}"
-                    f" | faust: read={consumer._read_offset.get(tp)}"
-                    f" committed={consumer._committed_offset.get(tp)}"
-                    f" acked={len(acked)}:{min(acked, default=None)}..{max(acked, default=None)}"
-                    f" buffered={tp in consumer._buffered_partitions}"
-                    f" paused={tp in consumer._paused_partitions}"
-                    f" active={tp in (consumer._active_partitions or ())}"
-                    f" unacked={sum(1 for m in consumer._unacked_messages if m.tp == tp)}"
-                    f" | engine: assigned={tp.partition in self.hunt.engine.assigned}"
-                    f" pending={self.hunt.engine.pending_for(tp)}"
-                )
-            return "; ".join(states)
+            engine = self.hunt.engine
+            lines = consumer_diagnostics(self.hunt.app.consumer, tps)
+            return "; ".join(
+                f"{tp.topic}[{tp.partition}]: {line}"
+                f" | engine: assigned={tp.partition in engine.assigned}"
+                f" pending={engine.pending_for(tp)}"
+                for tp, line in lines.items()
+            )
         except Exception as exc:  # diagnostics only; never fail the monitor for them
             return f"fetch state unavailable: {exc!r}"
 
@@ -186,7 +181,7 @@ class FlowMonitor:
             except Exception as exc:  # broker unreachable: keep the last verdict.
                 log.warning("could not read end offsets: %r", exc)
                 return
-        committed_map = getattr(consumer, "_committed_offset", {})
+        committed_map = committed_offsets(consumer)
         committed = {tp: committed_map.get(tp) for tp in inputs}
         lag = {tp: max(0, int(ends.get(tp, 0)) - int(committed[tp] or 0)) for tp in inputs}
         self.observe(lag, committed)
@@ -198,8 +193,7 @@ class FlowMonitor:
         self._labelled = set(lag)
 
     def _paused_partitions(self) -> int:
-        consumer = self.hunt.app.consumer
-        paused: set[TP] = getattr(consumer, "_paused_partitions", set())
+        paused = paused_partitions(self.hunt.app.consumer)
         return sum(1 for tp in paused if tp.topic in self.input_topics)
 
     def _producer_queue_depth(self) -> int:
@@ -210,8 +204,7 @@ class FlowMonitor:
         except AttributeError:
             pass
         try:
-            batches = producer._producer._message_accumulator._batches  # type: ignore[attr-defined]
-            depth += sum(b.record_count for q in batches.values() for b in q)
+            depth += queued_records(self.hunt.app)
         except AttributeError:
             pass
         return depth
@@ -221,7 +214,7 @@ class FlowMonitor:
         engine = self.hunt.engine
         count = 0
         for partition in active_partitions(self.hunt):
-            db = engine.table.data._db_for_partition(partition)  # type: ignore[attr-defined]
+            db: Any = partition_db(engine.table, partition)  # raw mode: keys are bytes
             for key in db.keys(from_key=STATE_PREFIX):
                 if not key.startswith(STATE_PREFIX):
                     break

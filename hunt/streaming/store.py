@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rocksdict import Rdict, WriteBatch
 
+from hunt.streaming.adapter.internals import partition_db
+
 if TYPE_CHECKING:
     from faust.types import TP, TableT
 
@@ -35,8 +37,7 @@ class PartitionStore:
         self.partition = partition
         store: Any = table.data
         self._store = store
-        # Faust opens (or reuses) the partition's database; it has no public accessor.
-        self._db: Rdict = store._db_for_partition(partition)
+        self._db: Rdict = partition_db(table, partition)
         self._pending: dict[bytes, bytes | None] = {}
 
     def wipe(self, changelog: TP) -> None:

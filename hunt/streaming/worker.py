@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from hunt.config import ConfigError, Settings
+from hunt.streaming.adapter.internals import crash_reason
 from hunt.streaming.topics import ensure_topics
 from hunt.streaming.versions import refusal
 
@@ -106,6 +107,6 @@ def main(argv: list[str]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     # A batch cut off by the shutdown, or a failed write, may have left RocksDB ahead
     # of the changelog; then the local tables must not be trusted on the next start.
-    if code == 0 and not hunt.app._crash_reason and not hunt.engine.dirty:
+    if code == 0 and crash_reason(hunt.app) is None and not hunt.engine.dirty:
         (settings.data_dir / _CLEAN_MARK).touch()
     return code

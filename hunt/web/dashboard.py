@@ -26,6 +26,8 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
+from hunt.streaming.adapter.internals import enabled_blueprints, set_enabled_blueprints
+
 __all__ = ["STATIC_DIR", "free_root", "install", "render_page"]
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -39,15 +41,14 @@ _RULES_SLOT = b'<meta name="hunt-rules" content="{}">'  # filled in by install()
 
 def free_root(app: faust.App) -> None:
     """Drop Faust's production index from ``/`` and move its stats views to ``/stats``."""
-    manager = app.web.blueprints
     kept: list[tuple[str, object]] = []
-    for prefix, blueprint in manager._enabled:
+    for prefix, blueprint in enabled_blueprints(app):
         if blueprint == _ROOT_BLUEPRINTS[0]:
             continue
         if blueprint == _ROOT_BLUEPRINTS[1]:
             prefix = _STATS_PREFIX
         kept.append((prefix, blueprint))
-    manager._enabled = kept  # type: ignore[assignment]
+    set_enabled_blueprints(app, kept)
 
 
 def render_page(rules: Mapping[str, float]) -> bytes:

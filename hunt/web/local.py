@@ -42,6 +42,7 @@ from faust.web import Request, Response, View
 from hunt.domain.events import MAX_ID_LEN
 from hunt.domain.product import ProductState
 from hunt.domain.view_index import ViewIndex
+from hunt.streaming.adapter.internals import partition_db
 from hunt.streaming.monitor import STATE_PREFIX
 from hunt.web.http import (
     BadRequest,
@@ -115,7 +116,7 @@ async def scan_states(
             ):
                 raise Moved(f"partitions moved while reading partition {partition}")
             raws: list[bytes] = []
-            db = table.data._db_for_partition(partition)
+            db: Any = partition_db(table, partition)  # raw mode: keys are bytes
             for key, raw in db.items(from_key=after if after is not None else STATE_PREFIX):
                 if not key.startswith(STATE_PREFIX):
                     break

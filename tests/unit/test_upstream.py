@@ -12,6 +12,8 @@ When a pin moves, these tests say what changed and what in hunt to re-check:
   (``hunt/streaming``, ``hunt/web``, ``hunt/domain``, ``hunt/config.py``)
   touches, with its owner. A scan of that code must find exactly these, so
   a new private access cannot slip in unlisted; each must still exist upstream.
+  Each is touched only inside ``hunt/streaming/adapter`` (the one door), on a
+  line marked ``# private:``.
 
 The 32 private attributes, by owner:
 
@@ -73,7 +75,7 @@ class Upstream:
 
 
 UPSTREAM: tuple[Upstream, ...] = (
-    # hunt/streaming/consumer.py
+    # hunt/streaming/adapter/consumer.py
     Upstream(
         "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer",
         FAUST,
@@ -441,7 +443,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         "the buffer is still created here, given app afterwards, and started by on_start "
         "from self.buffer",
     ),
-    # hunt/streaming/sensors.py, intake.py and engine.py's _ack
+    # hunt/streaming/adapter/sensors.py, intake.py and engine.py's _ack
     Upstream(
         "faust.streams:Stream.ack",
         FAUST,
@@ -491,7 +493,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         "sensors.py BatchSensors.acknowledged keeps its gauge per batch",
         "every series it updates is updated by acknowledged()",
     ),
-    # hunt/streaming/queues.py
+    # hunt/streaming/adapter/queues.py
     Upstream(
         "faust.tables.manager:TableManager.__init__",
         FAUST,
@@ -557,6 +559,7 @@ PRIVATE: dict[str, str] = {
 
 _SCANNED = ("hunt/streaming", "hunt/web", "hunt/domain")
 _SCANNED_FILES = ("hunt/config.py",)
+_DOOR = "hunt/streaming/adapter/"  # the one package allowed to touch them
 _UPSTREAM_ROOTS = ("faust", "mode", "aiokafka", "rocksdict")
 # Underscore names that are public API: os._exit, namedtuple's _replace and friends.
 _DOCUMENTED = frozenset({"_exit", "_replace", "_asdict", "_fields", "_make"})
@@ -718,12 +721,20 @@ def _own_privates(tree: ast.Module, imported: set[str]) -> tuple[set[str], list[
 
 
 def scan_private_accesses(repo: Path = REPO) -> dict[str, set[str]]:
-    """Private attribute -> the modules of the worker's code that touch it on an
-    object hunt did not define (``x._a``, ``getattr(x, "_a")``, or ``self._a`` in
-    a class extending an upstream one without declaring ``_a``)."""
-    paths = [p for d in _SCANNED for p in sorted((repo / d).glob("*.py"))]
-    paths += [repo / f for f in _SCANNED_FILES]
+    """Private attribute -> the modules of the worker's code that touch it."""
     found: dict[str, set[str]] = {}
+    for name, rel, _ in scan_private_lines(repo):
+        found.setdefault(name, set()).add(rel)
+    return found
+
+
+def scan_private_lines(repo: Path = REPO) -> set[tuple[str, str, int]]:
+    """(private attribute, module, line) for each place the worker's code touches a
+    private attribute on an object hunt did not define (``x._a``, ``getattr(x, "_a")``,
+    or ``self._a`` in a class extending an upstream one without declaring ``_a``)."""
+    paths = [p for d in _SCANNED for p in sorted((repo / d).rglob("*.py"))]
+    paths += [repo / f for f in _SCANNED_FILES]
+    found: set[tuple[str, str, int]] = set()
     for path in paths:
         tree = ast.parse(path.read_text())
         rel = str(path.relative_to(repo))
@@ -744,7 +755,7 @@ def scan_private_accesses(repo: Path = REPO) -> dict[str, set[str]]:
                     and _is_private(node.attr)
                     and node.attr not in declared
                 ):
-                    found.setdefault(node.attr, set()).add(rel)
+                    found.add((node.attr, rel, node.lineno))
         for node in ast.walk(tree):
             name = None
             if isinstance(node, ast.Attribute) and _is_private(node.attr):
@@ -761,7 +772,7 @@ def scan_private_accesses(repo: Path = REPO) -> dict[str, set[str]]:
             ):
                 name = node.args[1].value
             if name is not None:
-                found.setdefault(name, set()).add(rel)
+                found.add((name, rel, getattr(node, "lineno", 0)))
     return found
 
 
@@ -775,6 +786,22 @@ def test_every_private_upstream_attribute_hunt_touches_is_listed() -> None:
     )
     stale = sorted(set(PRIVATE) - set(found))
     assert not stale, f"listed in PRIVATE but no longer used: {stale}; remove them"
+
+
+def test_private_accesses_live_in_the_adapter_package_each_marked() -> None:
+    """One door: a private upstream attribute is touched only in ``hunt/streaming/adapter``,
+    on a line (or the line above it) that says ``# private:``."""
+    outside = sorted(
+        (rel, line, name) for name, rel, line in scan_private_lines() if not rel.startswith(_DOOR)
+    )
+    assert not outside, f"private upstream access outside {_DOOR}: {outside}"
+    unmarked = []
+    for name, rel, line in sorted(scan_private_lines()):
+        lines = (REPO / rel).read_text().splitlines()
+        near = lines[line - 1] + (lines[line - 2] if line >= 2 else "")
+        if "# private" not in near:
+            unmarked.append(f"{rel}:{line} {name}")
+    assert not unmarked, f"private accesses without a '# private:' mark: {unmarked}"
 
 
 def test_the_docstring_lists_the_same_private_attributes() -> None:

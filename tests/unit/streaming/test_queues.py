@@ -8,7 +8,7 @@ from typing import Any
 
 from mode.utils.queues import FlowControlEvent
 
-from hunt.streaming.queues import CurrentGenerationQueue
+from hunt.streaming.adapter.queues import CurrentGenerationQueue
 
 
 @dataclass

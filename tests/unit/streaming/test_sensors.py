@@ -8,7 +8,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP, Message
 from prometheus_client import CollectorRegistry
 
-from hunt.streaming.sensors import BatchSensors
+from hunt.streaming.adapter.sensors import BatchSensors
 
 
 def _messages() -> list[Message]:

@@ -82,5 +82,5 @@ def install_changelog_queue(app: Any) -> CurrentGenerationQueue:
     queue = CurrentGenerationQueue(
         app, maxsize=app.conf.stream_buffer_maxsize, clear_on_resume=True
     )
-    tables._changelog_queue = queue
+    tables._changelog_queue = queue  # private: _changelog_queue
     return queue

@@ -70,14 +70,16 @@ FETCH_MIN_BYTES = 4 << 10
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
+        # private: _fetch_max_wait_ms (AIOKafkaConsumer)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start() for its fetcher
-        consumer._fetch_min_bytes = FETCH_MIN_BYTES
+        consumer._fetch_min_bytes = FETCH_MIN_BYTES  # private: _fetch_min_bytes
         return consumer
 
     async def on_start(self) -> None:
         await super().on_start()
         fence = cast(RewindingConsumer, self.consumer).fence
         if fence is not None:
+            # private: _consumer, _coordinator (AIOKafkaConsumer, AIOKafkaConsumerThread)
             _listen_to_coordinator(cast(Any, self._consumer)._coordinator, fence)
 
 
@@ -89,8 +91,8 @@ def _listen_to_coordinator(coordinator: Any, fence: CoordinatorFence) -> None:
     holds this member are wrapped instead: a heartbeat answered (also while
     the group rebalances) and a join completed.
     """
-    do_heartbeat = coordinator._do_heartbeat
-    on_join_complete = coordinator._on_join_complete
+    do_heartbeat = coordinator._do_heartbeat  # private: _do_heartbeat
+    on_join_complete = coordinator._on_join_complete  # private: _on_join_complete
 
     @functools.wraps(do_heartbeat)
     async def heartbeat() -> bool:
@@ -105,8 +107,8 @@ def _listen_to_coordinator(coordinator: Any, fence: CoordinatorFence) -> None:
         fence.heard()
         return result
 
-    coordinator._do_heartbeat = heartbeat
-    coordinator._on_join_complete = join_complete
+    coordinator._do_heartbeat = heartbeat  # private: _do_heartbeat
+    coordinator._on_join_complete = join_complete  # private: _on_join_complete
 
 
 class RewindingConsumer(faust_aiokafka.Consumer):
@@ -148,9 +150,10 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     async def rejoin(self) -> None:
         """Leave the current generation: the group rebalances and every partition
         is read again from its commit."""
-        thread = self._thread
+        thread = self._thread  # private: _thread
 
         async def on_thread() -> None:
+            # private: _coordinator, _ensure_consumer (AIOKafkaConsumer, AIOKafkaConsumerThread)
             thread._ensure_consumer()._coordinator.request_rejoin()
 
         await thread.call_thread(on_thread)
@@ -183,6 +186,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         Read from the consumer thread's state without a round trip: single
         attribute reads; a stale value only delays a decision by one tick.
         """
+        # private: _thread, _ensure_consumer, _subscription (Faust's consumer thread, aiokafka)
         assignment = self._thread._ensure_consumer()._subscription.subscription.assignment
         out: dict[TP, Any] = {}
         for tp in tps:
@@ -195,7 +199,9 @@ class RewindingConsumer(faust_aiokafka.Consumer):
     def positions(self, tps: set[TP]) -> dict[TP, int | None]:
         """aiokafka's fetch position (next offset it will return) per partition."""
         return {
-            tp: None if st is None else st._position for tp, st in self.fetch_states(tps).items()
+            # private: _position (TopicPartitionState)
+            tp: None if st is None else st._position
+            for tp, st in self.fetch_states(tps).items()
         }
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
@@ -236,10 +242,10 @@ class RewindingConsumer(faust_aiokafka.Consumer):
             except Exception as ex:
                 log.warning("exception performing seek when flow not active %s", ex)
             return
-        buffered = self._buffered_partitions
+        buffered = self._buffered_partitions  # private: _buffered_partitions
         track = app.monitor.track_tp_end_offset
         tracked: set[TP] = set()
-        to_message = self._to_message
+        to_message = self._to_message  # private: _to_message
         for tp, record in self.scheduler.iterate(records):
             if not self.flow_active or app.consumer_generation_id != generation_id:
                 break
@@ -251,7 +257,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
 
     async def _put_back(self, records: Mapping[Any, list[Any]]) -> None:
         spans = {tp: (rs[0].offset, rs[-1].offset + 1) for tp, rs in records.items() if rs}
-        thread = self._thread
+        thread = self._thread  # private: _thread
 
         async def on_thread() -> None:
             states = self.fetch_states(spans)
@@ -266,7 +272,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         await thread.call_thread(on_thread)
 
     async def _seek(self, partition: TP, offset: int) -> None:
-        thread = self._thread
+        thread = self._thread  # private: _thread
 
         async def on_thread() -> None:
             thread.seek(partition, offset)
@@ -306,17 +312,17 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         """
         callback = self.callback
         getmany = self.getmany
-        consumer_should_stop = cast(Service, self)._stopped.is_set
-        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        consumer_should_stop = cast(Service, self)._stopped.is_set  # private: _stopped
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set  # private: _stopped
         suspended = self.suspend_flow.is_set
         app = self.app
         flow_active = app.flow_control.is_active
         acquire_flow = app.flow_control.acquire
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
+        get_read_offset = self._read_offset.__getitem__  # private: _read_offset
+        set_read_offset = self._read_offset.__setitem__  # private: _read_offset
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
+        commit_every = self._commit_every  # private: _commit_every
         yield_every = 100  # Faust's value: lets the loop serve other tasks in a long batch.
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -335,8 +341,9 @@ class RewindingConsumer(faust_aiokafka.Consumer):
                             await sleep(0)
                             num_since_yield = 0
                         offset = message.offset
+                        # private: _n_acked (Consumer)
                         if commit_every is not None and self._n_acked >= commit_every:
-                            self._n_acked = 0
+                            self._n_acked = 0  # private: _n_acked
                             await self.commit()
                         if suspended():
                             break
