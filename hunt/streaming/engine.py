@@ -3,25 +3,16 @@
 The Faust agent hands over micro-batches of un-acknowledged events. Per source
 partition, in offset order, each record is decoded once, dead-lettered if bad,
 forwarded if it sits off its product's home partition, or applied to the
-product's state (:mod:`hunt.domain.processing` guards replays and duplicates).
-Each touched product is written once per batch, with its dedup ids before it
-on the same changelog partition. A touched product's snapshot is written at
-the end of the batch unless it was written less than a snapshot interval ago;
-then the snapshot ticker writes it when the interval is up
-(:mod:`hunt.domain.coalesce`). Events are acknowledged only after the
-snapshots that reflect them were handed to the producer: at once if the batch
-deferred no product, else when its last deferred product is written.
-
-The checkpoint, in order:
-
-1. alerts of a batch are acknowledged by the broker before the batch's
-   changelog records are sent (a product's changelog record moves its
-   watermark past the events, so a replay would not raise the alerts again);
-2. the changelog records are sent, then the local RocksDB holds them;
-3. snapshots are sent; events are acknowledged to Faust (held until their
-   deferred snapshots are sent);
-4. Faust flushes the producer and commits, but only if every output sent so
-   far was acknowledged (:meth:`Outputs.settled`, asked by the consumer).
+product's state in the partition's transaction (:mod:`hunt.streaming.transaction`;
+:mod:`hunt.domain.processing` guards replays and duplicates). Each touched
+product is stored once per batch; the checkpoint (:mod:`hunt.streaming.checkpoint`)
+then writes the batch's changelog records and the snapshots due now, in the
+order it states once. A touched product's snapshot is written at the end of
+the batch unless it was written less than a snapshot interval ago; then the
+snapshot ticker writes it when the interval is up (:mod:`hunt.domain.coalesce`).
+Events are acknowledged to Faust only after the snapshots that reflect them
+were handed to the producer: at once if the batch deferred no product, else
+when its last deferred product is written (:mod:`hunt.streaming.ackqueue`).
 
 A write that fails or is refused (:mod:`hunt.streaming.outputs`) stops the
 engine: nothing more is applied, acknowledged or committed, the local tables
@@ -45,29 +36,25 @@ import orjson
 from faust.types import TP, EventT, Message, TableT
 
 from hunt.config import Settings
-from hunt.domain.coalesce import Key, Throttle
-from hunt.domain.dedup import DedupIndex, DedupPolicy
+from hunt.domain.coalesce import Throttle
+from hunt.domain.dedup import DedupPolicy
 from hunt.domain.errors import INTERNAL_ERROR, OutOfRange, Rejected
 from hunt.domain.events import Event, Limits, parse_behavior, parse_inventory
-from hunt.domain.processing import Outcome, apply_event
+from hunt.domain.processing import Outcome
 from hunt.domain.product import Alert, ProductState, Rules
 from hunt.domain.view_index import ViewIndexes
 from hunt.streaming.ackqueue import AckQueue
 from hunt.streaming.adapter.internals import aiokafka_producer, queued
 from hunt.streaming.adapter.sensors import BatchSensors
+from hunt.streaming.checkpoint import Checkpoint
 from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import CoordinatorFence, PauseGuard
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.outputs import OutputFailed, Outputs
-from hunt.streaming.records import (
-    ALERT_SCHEMA,
-    STATE_SCHEMA,
-    dlq_record,
-    forwarded_headers,
-    source_of,
-)
+from hunt.streaming.records import ALERT_SCHEMA, dlq_record, forwarded_headers, source_of
 from hunt.streaming.routing import home_partition
 from hunt.streaming.store import PartitionStore
+from hunt.streaming.transaction import PartitionTransaction, Prepared, Routed, state_key
 
 __all__ = ["Engine", "EngineTopics", "state_key"]
 
@@ -75,17 +62,12 @@ log = logging.getLogger(__name__)
 
 _APPROX_EVENT_BYTES = 1500  # a Faust Event + Message + value held until acked, measured order.
 _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
-_FLUSH_SLICE = 256  # snapshots written between yields: a 10k-product flush took ~150 ms.
 _STATE_CACHE_SHARE = 0.10  # share of the memory budget for parsed product states.
 _APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objects.
 # Share of the memory budget for the /top and /stock index (view_index.py): a product
 # with an hour of windows takes 4.9 KB, 8.3 KB if it sold in every one (revenue strings),
 # so 512 MiB holds 6-10k; past its share a partition is scanned instead.
 _VIEW_INDEX_SHARE = 0.10
-
-
-def state_key(product_id: str) -> bytes:
-    return b"s\x00" + product_id.encode()
 
 
 @dataclass(frozen=True)
@@ -150,7 +132,6 @@ class Engine:
         self.stopping = False
         self.assigned: set[int] = set()  # partition numbers this worker owns right now
         self._idle = asyncio.Event()  # set while no batch is being applied
-        self._snapshot_lock = asyncio.Lock()  # one snapshot hand-over at a time (_send_snapshots)
         self._idle.set()
         self.stream: faust.StreamT[Any] | None = None
         self.sensors = BatchSensors(app.sensors)
@@ -165,8 +146,16 @@ class Engine:
             app, (topics.behavior, topics.inventory, topics.reroute), metrics
         )
         self.outputs = Outputs(lambda: aiokafka_producer(app), fence, self._failed)
+        self.checkpoint = Checkpoint(
+            self.outputs,
+            table,
+            topics.changelog,
+            topics.product_state,
+            metrics,
+            lambda partition: partition in self.assigned,
+            self._current,
+        )
         self.rejoin: Callable[[], Awaitable[None]] | None = None  # set by the app
-        self._epoch = 0  # bumped when the local tables are wiped after a failed write
         self._reset_asked = False  # the rejoin after a failed write was requested
         self._revoked_since_reset = False
         self._resetting: asyncio.Future[None] | None = None
@@ -192,7 +181,7 @@ class Engine:
         applied: list[EventT[Any]] = []
         release: float | None = None
         alerts: list[asyncio.Future[Any]] = []
-        written: list[_Applied] = []
+        written: list[Prepared] = []
         try:
             groups: dict[int, list[EventT[Any]]] = {}
             for event in events:
@@ -209,7 +198,7 @@ class Engine:
                         deferred = result.release
                         if deferred is not None and (release is None or deferred > release):
                             release = deferred
-            await self._write_through(written, alerts)
+            await self.checkpoint.write_through(written, alerts)
         except OutputFailed:
             self.in_batch = False
             return
@@ -230,63 +219,37 @@ class Engine:
             self._room.clear()
             await self._room.wait()
 
-    async def _write_through(
-        self, written: list[_Applied], alerts: list[asyncio.Future[Any]]
-    ) -> None:
-        """Checkpoint steps 1-3 for one batch: alerts acknowledged, then the changelog
-        records and the snapshots due now. One wait per batch, not per partition."""
-        if alerts:
-            # The changelog moves the watermarks past these alerts' events.
-            await asyncio.wait(alerts)
-            if self.failed:
-                raise OutputFailed(self.outputs.failure)
-        for result in written:
-            await self._write_changelog(result.partition, result.changes)
-            await self._write_snapshot_batch(result.partition, result.write_now)
-
     async def _process_partition(
         self, partition: int, events: list[EventT[Any]], alerts_sent: list[asyncio.Future[Any]]
-    ) -> _Applied:
+    ) -> Prepared:
         """Apply ``events`` of one partition and store its products locally; send its
-        alerts (into ``alerts_sent``). Its changelog and snapshots are written by
-        :meth:`_write_through`."""
+        alerts (into ``alerts_sent``). The checkpoint writes the rest."""
         if self.guard is not None:
             self.guard.check()  # a paused worker's batch may belong to another worker now
-        store = PartitionStore(self.table, partition)
-        dedup = DedupIndex(store, self.policy)
-        cache = self._cache.setdefault(partition, OrderedDict())
-        states: dict[str, ProductState] = {}
+        tx = PartitionTransaction(
+            self.table,
+            partition,
+            self.rules,
+            self.policy,
+            self._cache.setdefault(partition, OrderedDict()),
+        )
         counts: Counter[tuple[str, str]] = Counter()
         rerouted = 0
         self._busy = partition
-        # What each product applied in this batch, to rebuild it if a record fails.
-        applied_here: dict[str, list[tuple[str, str, int, Event]]] = {}
-        fragile: set[str] = set()  # products that failed once: later records get a copy
         for event in events:
             msg = event.message
-            routed: tuple[str, str, int, Event] | None = None
             pid = ""
             try:
                 routed = await self._route(msg, partition)
                 if routed is None:
                     rerouted += 1
                     continue
-                code, source, offset, ev = routed
-                pid = ev["product_id"]
-                state = states.get(pid)
-                if state is None:  # kept in ``states`` only once a record applied to it
-                    state = cache.pop(pid, None) or self._stored(store, pid)
-                work = _detached(state) if pid in fragile else state
-                outcome, alerts = apply_event(work, code, source, offset, ev, self.rules, dedup)
+                pid = routed[3]["product_id"]
+                outcome, alerts = tx.apply(routed)
             except OutputFailed:
                 raise
             except Exception as exc:
-                if pid in states and pid not in fragile:
-                    # It may have changed the product half-way: rebuild it from the
-                    # batch's start and what this batch applied to it before. (A
-                    # product not in ``states`` yet is dropped and read again.)
-                    states[pid] = self._rebuilt(store, dedup, pid, applied_here.get(pid, ()))
-                    fragile.add(pid)
+                tx.failed(pid)
                 if isinstance(exc, Rejected):
                     await self._dead_letter(msg, exc.code, exc.message)
                 else:
@@ -299,67 +262,26 @@ class Engine:
                     )
                     await self._dead_letter(msg, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
                 continue
-            states[pid] = work
-            applied_here.setdefault(pid, []).append(routed)
+            code, ev = routed[0], routed[3]
             if outcome is not Outcome.REPLAYED:
                 counts[code, outcome.value] += 1
                 if ev["ts"] > self.stream_time:
                     self.stream_time = ev["ts"]
             for alert in alerts:
                 alerts_sent.append(await self._emit_alert(alert))
-        now = time.monotonic()
-        expired = 0
-        release: float | None = None
-        write_now: list[ProductState] = []
-        views = self.views.writer(partition)
-        for pid, state in states.items():
-            dedup.forget_expired(state)
-            store.put(state_key(pid), state.to_bytes())
-            if views is not None:  # written to RocksDB below, with no await between
-                views.put(state, [r[3] for r in applied_here.get(pid, ())])
-            expired += state.take_expired_windows()
-            deferred = self.snapshots.changed((partition, pid), now)
-            if deferred is None:
-                write_now.append(state)
-            elif release is None or deferred > release:
-                release = deferred
-            cache[pid] = state
-        while len(cache) > self.cache_per_partition:
-            cache.popitem(last=False)
+        views = self.views.writer(partition)  # as it is now: no await until stored
+        prepared = tx.prepare(self.snapshots, time.monotonic(), self.cache_per_partition, views)
         self._busy = None
         m = self.metrics
         for (code, outcome_name), n in counts.items():
             m.events.labels(self.names[code], outcome_name).inc(n)
         if rerouted:
             m.rerouted.inc(rerouted)
-        if expired:
-            m.windows_expired.inc(expired)
-        return _Applied(partition, release, store.drain(), write_now)
+        if prepared.expired:
+            m.windows_expired.inc(prepared.expired)
+        return prepared
 
-    @staticmethod
-    def _stored(store: PartitionStore, pid: str) -> ProductState:
-        """A product as stored at the start of the batch (new if never seen)."""
-        raw = store.get(state_key(pid))
-        return ProductState.from_bytes(raw) if raw is not None else ProductState(pid)
-
-    def _rebuilt(
-        self,
-        store: PartitionStore,
-        dedup: DedupIndex,
-        pid: str,
-        applied: Sequence[tuple[str, str, int, Event]],
-    ) -> ProductState:
-        """``pid`` as it was before the record that failed: stored state plus ``applied``.
-
-        The batch's dedup ids sit above the stored watermark, so they do not
-        count as duplicates again; alerts raised again are not sent again.
-        """
-        state = self._stored(store, pid)
-        for code, source, offset, ev in applied:
-            apply_event(state, code, source, offset, ev, self.rules, dedup)
-        return state
-
-    async def _route(self, msg: Message, partition: int) -> tuple[str, str, int, Event] | None:
+    async def _route(self, msg: Message, partition: int) -> Routed | None:
         """Decode ``msg``: (topic code, source, offset, event) to apply here, or None
         once forwarded to its product's home partition. Raises ``Rejected``."""
         record_ts = _record_ts(msg)
@@ -387,26 +309,6 @@ class Engine:
             headers=forwarded_headers(code, partition, msg.offset),
         )
         return None
-
-    async def _write_changelog(
-        self, partition: int, changes: list[tuple[bytes, bytes | None]]
-    ) -> None:
-        changelog = self.topics.changelog
-        sent = await self.outputs.send_batch(changelog, partition, changes)
-        if sent is not None:
-            # Record how far the changelog holds this partition's local writes, as
-            # Faust's own table does, so a clean restart restores only the tail.
-            fut, count = sent
-            store: Any = self.table.data
-            tp = TP(changelog, partition)
-            epoch = self._epoch
-
-            def persisted(f: asyncio.Future[Any]) -> None:
-                # After a wipe the partition is restored from the start instead.
-                if epoch == self._epoch and not f.cancelled() and f.exception() is None:
-                    store.set_persisted_offset(tp, f.result().offset + count - 1)
-
-            fut.add_done_callback(persisted)
 
     async def _dead_letter(self, msg: Message, code: str, message: str) -> None:
         key, value, headers = dlq_record(
@@ -441,36 +343,6 @@ class Engine:
 
     # -- snapshots and acks ------------------------------------------------------------
 
-    async def _write_snapshot_batch(self, partition: int, states: list[ProductState]) -> None:
-        """The batch path's snapshots of one home partition (see :meth:`_send_snapshots`)."""
-        if not states:
-            return
-        async with self._snapshot_lock:
-            if partition in self.assigned:  # revoked meanwhile: its next owner writes them
-                await self._send_snapshots(partition, states)
-
-    async def _send_snapshots(self, partition: int, states: list[ProductState]) -> None:
-        """Snapshots of products of one home partition, as record batches to that
-        partition of the product-state topic (partitioned as the inputs are).
-
-        The caller holds ``_snapshot_lock`` from reading the states until they are
-        handed over. aiokafka's ``send_batch`` waits until the partition's earlier
-        batch has left the accumulator, and two waiting hand-overs may go in either
-        order: a snapshot timer holding an older state could land after the batch
-        path's newer one, or after a new owner's once the partition moved (measured
-        in the full-scale SIGKILL scenario: a product's last snapshot 3 events
-        behind its state). One hand-over at a time, in the order they asked, keeps
-        each product's snapshots in the order of its states.
-        """
-        await self.outputs.send_batch(
-            self.topics.product_state,
-            partition,
-            [(s.product_id.encode(), orjson.dumps(s.snapshot())) for s in states],
-            timestamps_ms=[s.last_event_ts for s in states],
-            headers=STATE_SCHEMA,
-        )
-        self.metrics.snapshots.inc(len(states))
-
     async def tick(self) -> None:
         """Write the deferred snapshots whose interval is up; ack what they release."""
         if self.guard is not None:
@@ -479,7 +351,7 @@ class Engine:
             return
         now = time.monotonic()
         try:
-            await self._write_snapshots(self.snapshots.due(now))
+            await self.checkpoint.write_due(self.snapshots.due(now))
         except OutputFailed:
             return
         self._ack(self._held.release(now))
@@ -493,7 +365,7 @@ class Engine:
         if self.failed:
             return
         try:
-            await self._write_snapshots(self.snapshots.take_all(time.monotonic()))
+            await self.checkpoint.write_due(self.snapshots.take_all(time.monotonic()))
         except OutputFailed:
             return
         self._ack(self._held.drain())
@@ -509,7 +381,7 @@ class Engine:
 
     async def _reset(self) -> None:
         await self._idle.wait()  # the batch in flight stops at its next write
-        self._epoch += 1
+        self.checkpoint.invalidate()
         self._held.drain()  # never acknowledged: read again from the commit
         self.snapshots.forget(set(self._cache) | self.assigned)
         self._cache.clear()
@@ -538,22 +410,6 @@ class Engine:
         oldest = self.snapshots.oldest_deferred()
         lag = 0.0 if oldest is None else time.monotonic() - oldest
         self.metrics.snapshot_lag.set(lag)
-
-    async def _write_snapshots(self, keys: list[Key]) -> None:
-        for start in range(0, len(keys), _FLUSH_SLICE):
-            if start:
-                await asyncio.sleep(0)  # let batches (and their alerts) through meanwhile
-            by_partition: dict[int, list[str]] = {}
-            for partition, pid in keys[start : start + _FLUSH_SLICE]:
-                by_partition.setdefault(partition, []).append(pid)
-            for partition, pids in by_partition.items():
-                async with self._snapshot_lock:  # states read as they are when handed over
-                    if partition not in self.assigned:
-                        continue  # revoked: its next owner writes them
-                    found = (self._current(partition, pid) for pid in pids)
-                    states = [s for s in found if s is not None]
-                    if states:
-                        await self._send_snapshots(partition, states)
 
     def _current(self, partition: int, pid: str) -> ProductState | None:
         """A product's newest applied state (None if not stored)."""
@@ -609,8 +465,7 @@ class Engine:
         if self._reset_asked:
             self._revoked_since_reset = True
         await self._idle.wait()
-        async with self._snapshot_lock:
-            pass  # a snapshot hand-over under way reaches the producer before the flush
+        await self.checkpoint.barrier()  # a snapshot hand-over under way goes first
         await self.app.producer.flush()
         self._held.drop(partitions)
         self._room_for_more()
@@ -650,23 +505,8 @@ class Engine:
         return ProductState.from_bytes(raw) if raw is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Applied:
-    """One partition of a batch, applied and stored locally, its writes still to go."""
-
-    partition: int
-    release: float | None  # when its deferred snapshots will have been written
-    changes: list[tuple[bytes, bytes | None]]  # changelog records, in write order
-    write_now: list[ProductState]  # snapshots due at once
-
-
 def _partition_of(event: EventT[Any]) -> int:
     return event.message.partition
-
-
-def _detached(state: ProductState) -> ProductState:
-    """A copy sharing nothing with ``state`` (its stored form, read back)."""
-    return ProductState.from_bytes(state.to_bytes())
 
 
 def _record_ts(msg: Message) -> int | None:
