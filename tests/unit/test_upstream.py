@@ -342,7 +342,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         "ackqueue.py acks in offset order because this commits only below the first hole",
         "how the committable offset is computed from acked offsets and gaps",
     ),
-    # hunt/streaming/store.py and engine.py
+    # hunt/streaming/store.py and checkpoint.py
     Upstream(
         "faust.stores.rocksdb:Store._db_for_partition",
         FAUST,
@@ -356,7 +356,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "ea3344d369fc4ab5",
-        "Faust's recovery restores what store.py/engine.py write to the changelog through it",
+        "Faust's recovery restores what store.py/checkpoint.py write to the changelog through it",
         "raw key/value bytes, None as delete, into the record's partition",
     ),
     Upstream(
@@ -364,7 +364,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "ffe705dc73c1e67c",
-        "engine.py writes changelog records the way this does, without the table",
+        "checkpoint.py writes changelog records the way this does, without the table",
         "topic, key/value bytes, partition = the key's partition, no headers",
     ),
     Upstream(
@@ -372,7 +372,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "60122c86a120d82c",
-        "engine.py records the persisted changelog offset on send as this does",
+        "checkpoint.py records the persisted changelog offset on send as this does",
         "it still calls data.set_persisted_offset(tp, offset)",
     ),
     # hunt/streaming/app.py, routing.py; hunt/web/dashboard.py
