@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -90,9 +91,7 @@ class Checkpoint:
         for part in prepared:
             await self._write_changelog(part.partition, part.changes)
             if part.write_now:
-                async with self._lock:
-                    if self._owns(part.partition):  # else its next owner writes them
-                        await self._send_snapshots(part.partition, part.write_now)
+                await self._hand_over(part.partition, partial(list, part.write_now))
 
     async def write_due(self, keys: list[Key]) -> None:
         """Deferred snapshots, each product's newest state as it is when handed over."""
@@ -103,13 +102,20 @@ class Checkpoint:
             for partition, pid in keys[start : start + _FLUSH_SLICE]:
                 by_partition.setdefault(partition, []).append(pid)
             for partition, pids in by_partition.items():
-                async with self._lock:
-                    if not self._owns(partition):
-                        continue  # revoked: its next owner writes them
-                    found = (self._current(partition, pid) for pid in pids)
-                    states = [s for s in found if s is not None]
-                    if states:
-                        await self._send_snapshots(partition, states)
+                await self._hand_over(partition, partial(self._newest, partition, pids))
+
+    def _newest(self, partition: int, pids: list[str]) -> list[ProductState]:
+        found = (self._current(partition, pid) for pid in pids)
+        return [s for s in found if s is not None]
+
+    async def _hand_over(self, partition: int, states: Callable[[], list[ProductState]]) -> None:
+        """Snapshots of ``states()``, read under the lock, unless the partition was
+        revoked (its next owner writes them)."""
+        async with self._lock:
+            if self._owns(partition):
+                found = states()
+                if found:
+                    await self._send_snapshots(partition, found)
 
     async def barrier(self) -> None:
         """Return once the snapshot hand-over under way (if any) reached the producer."""

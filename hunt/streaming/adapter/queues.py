@@ -45,11 +45,12 @@ class CurrentGenerationQueue(ThrowableQueue[Any]):
         )
 
     def _stale(self, event: Any) -> bool:
-        message: Any = getattr(event, "message", None)
-        generation = getattr(message, "generation_id", None)
-        current = self._app.consumer_generation_id
-        if generation is None or generation == current:
-            return False
+        """The record is of a past consumer generation (no side effects)."""
+        generation = getattr(getattr(event, "message", None), "generation_id", None)
+        return generation is not None and generation != self._app.consumer_generation_id
+
+    def _drop(self, event: Any) -> None:
+        message = event.message
         self.dropped += 1
         log.warning(
             "changelog record %s[%d]@%d of generation %d reached the queue in generation %d:"
@@ -57,19 +58,22 @@ class CurrentGenerationQueue(ThrowableQueue[Any]):
             message.topic,
             message.partition,
             message.offset,
-            generation,
-            current,
+            message.generation_id,
+            self._app.consumer_generation_id,
         )
-        return True
 
     def put_nowait(self, item: Any) -> None:
         # asyncio.Queue.put waits for room, then calls this.
-        if not self._stale(item):
+        if self._stale(item):
+            self._drop(item)
+        else:
             super().put_nowait(item)
 
     def force_put_nowait(self, item: Any) -> None:
         # The conductor's path for a queue with room (put_nowait_enhanced).
-        if not self._stale(item):
+        if self._stale(item):
+            self._drop(item)
+        else:
             super().force_put_nowait(item)
 
 
