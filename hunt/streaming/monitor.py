@@ -38,7 +38,7 @@ __all__ = ["FlowMonitor", "Readiness", "install_monitor"]
 
 log = logging.getLogger(__name__)
 
-STATE_PREFIX = b"s\x00"  # table keys of product states (see engine.state_key)
+STATE_PREFIX = b"s\x00"  # table keys of product states (see transaction.state_key)
 _MIN_TICK_S = 0.5  # finer ticks only cost broker round-trips (one ListOffsets per tick).
 _MAX_TICK_S = 5.0  # a stall is noticed at most this late after HUNT_STALL_AFTER_S.
 

@@ -14,38 +14,7 @@ behind a typed interface:
 * :mod:`.sensors`: Faust's Prometheus sensors fed once per batch;
 * :mod:`.internals`: small accessors (the aiokafka producer, a table
   partition's RocksDB, gaps, blueprints, diagnostics).
+
+Callers import from the module of the role they need, as aiokafka's
+subpackages are used; nothing is re-exported here.
 """
-
-from hunt.streaming.adapter.consumer import RewindingConsumer
-from hunt.streaming.adapter.internals import (
-    add_gap,
-    aiokafka_producer,
-    committed_offsets,
-    consumer_diagnostics,
-    crash_reason,
-    enabled_blueprints,
-    partition_db,
-    paused_partitions,
-    queued,
-    queued_records,
-    set_enabled_blueprints,
-)
-from hunt.streaming.adapter.queues import install_changelog_queue
-from hunt.streaming.adapter.sensors import BatchSensors
-
-__all__ = [
-    "BatchSensors",
-    "RewindingConsumer",
-    "add_gap",
-    "aiokafka_producer",
-    "committed_offsets",
-    "consumer_diagnostics",
-    "crash_reason",
-    "enabled_blueprints",
-    "install_changelog_queue",
-    "partition_db",
-    "paused_partitions",
-    "queued",
-    "queued_records",
-    "set_enabled_blueprints",
-]
