@@ -16,10 +16,11 @@ from faust.types import TP
 
 from hunt.config import Settings
 from hunt.streaming.adapter.consumer import RewindingConsumer
+from hunt.streaming.adapter.inbox import Inbox
 from hunt.streaming.adapter.queues import install_changelog_queue
 from hunt.streaming.engine import Engine, EngineTopics
 from hunt.streaming.fencing import TICK_S, CoordinatorFence, PauseGuard, producer_timeout_s
-from hunt.streaming.intake import RawSchema, batches
+from hunt.streaming.intake import Intake, RawSchema
 from hunt.streaming.memory import MemoryPlan
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.producer import LeanBufferProducer
@@ -152,11 +153,15 @@ def build(settings: Settings, metrics: Metrics | None = None) -> Hunt:
 
     @app.agent(source, name="hunt.process")
     async def process(stream: Any) -> None:
-        engine.stream = stream
-        delivered = cast(RewindingConsumer, app.consumer).delivered
-        async for events in batches(stream, settings.batch_max, settings.batch_within_s, delivered):
+        consumer = cast(RewindingConsumer, app.consumer)
+        consumer.inbox = Inbox(stream.channel.queue, frozenset(source.topics))
+        intake = Intake(
+            stream, settings.batch_max, settings.batch_within_s, consumer.delivered, consumer.inbox
+        )
+        engine.intake = intake
+        async for messages in intake:
             try:
-                await engine.process(events)
+                await engine.process(messages)
             except Exception as exc:
                 # Faust would ack the batch and go on, losing it; stop instead, so the
                 # un-acked events are processed again after the restart.

@@ -18,10 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import faust
-from faust.types import TP, EventT
+from faust.types import TP, Message
 
 from hunt.streaming.adapter.internals import add_gap
 from hunt.streaming.metrics import Metrics
@@ -57,22 +56,21 @@ class Continuity:
         starts: Mapping[TP, int] = getattr(self.app.consumer, "start_offsets", {})
         return starts
 
-    async def in_sequence(self, events: list[EventT[Any]]) -> list[EventT[Any]]:
+    async def in_sequence(self, events: list[Message]) -> list[Message]:
         """The events that continue their partition's offsets; a partition with a
         hole is sought back to it and its later events wait, un-acknowledged."""
         check = self.guard.check
         starts = self._starts()
-        kept: list[EventT[Any]] = []
+        kept: list[Message] = []
         now = time.monotonic()
         delivered_at = self._delivered_at
-        for event in events:
-            msg = event.message
+        for msg in events:
             delivered_at[msg.tp] = now
             verdict = check(msg.tp, msg.offset, starts)
             if verdict is Verdict.APPLY:
-                kept.append(event)
+                kept.append(msg)
             elif verdict is Verdict.GAP:
-                kept.append(event)
+                kept.append(msg)
                 # Let Faust commit past offsets that hold no records (its fetch
                 # loop no longer marks gaps itself: see consumer.py).
                 await add_gap(self.app.consumer, msg.tp, self.guard.gap_from, msg.offset - 1)

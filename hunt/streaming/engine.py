@@ -29,11 +29,11 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import faust
 import orjson
-from faust.types import TP, EventT, Message, TableT
+from faust.types import TP, Message, TableT
 
 from hunt.config import Settings
 from hunt.domain.coalesce import Throttle
@@ -44,11 +44,12 @@ from hunt.domain.processing import Outcome
 from hunt.domain.product import Alert, ProductState, Rules
 from hunt.domain.view_index import ViewIndexes
 from hunt.streaming.ackqueue import AckQueue
-from hunt.streaming.adapter.internals import aiokafka_producer, queued
+from hunt.streaming.adapter.internals import aiokafka_producer
 from hunt.streaming.adapter.sensors import BatchSensors
 from hunt.streaming.checkpoint import Checkpoint
 from hunt.streaming.continuity import Continuity
 from hunt.streaming.fencing import CoordinatorFence, PauseGuard
+from hunt.streaming.intake import Intake
 from hunt.streaming.metrics import Metrics
 from hunt.streaming.outputs import OutputFailed, Outputs
 from hunt.streaming.records import ALERT_SCHEMA, dlq_record, forwarded_headers, source_of
@@ -60,7 +61,7 @@ __all__ = ["Engine", "EngineTopics", "state_key"]
 
 log = logging.getLogger(__name__)
 
-_APPROX_EVENT_BYTES = 1500  # a Faust Event + Message + value held until acked, measured order.
+_APPROX_EVENT_BYTES = 1500  # a Faust Message + value held until acked, measured order.
 _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
 _STATE_CACHE_SHARE = 0.10  # share of the memory budget for parsed product states.
 _APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objects.
@@ -68,6 +69,16 @@ _APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objec
 # with an hour of windows takes 4.9 KB, 8.3 KB if it sold in every one (revenue strings),
 # so 512 MiB holds 6-10k; past its share a partition is scanned instead.
 _VIEW_INDEX_SHARE = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class _Forward:
+    """A record that belongs on another home partition: where to forward it."""
+
+    home: int
+    key: bytes  # the product id, the reroute record's key
+    code: str  # its input topic's code
+    record_ts: int | None
 
 
 @dataclass(frozen=True)
@@ -133,10 +144,10 @@ class Engine:
         self.assigned: set[int] = set()  # partition numbers this worker owns right now
         self._idle = asyncio.Event()  # set while no batch is being applied
         self._idle.set()
-        self.stream: faust.StreamT[Any] | None = None
+        self.intake: Intake | None = None  # set by the agent when it starts
         self.sensors = BatchSensors(app.sensors)
         # Applied batches waiting for their deferred snapshots, acked in order.
-        self._held: AckQueue[EventT[Any]] = AckQueue(_partition_of)
+        self._held: AckQueue[Message] = AckQueue(_partition_of)
         self.snapshots = Throttle(settings.snapshot_interval_s)
         self._room = asyncio.Event()
         self._room.set()
@@ -172,20 +183,20 @@ class Engine:
 
     # -- the batch path ----------------------------------------------------------------
 
-    async def process(self, events: Sequence[EventT[Any]]) -> None:
+    async def process(self, events: Sequence[Message]) -> None:
         """Apply one micro-batch, write the snapshots it may write now, ack or hold it."""
         if self.failed:
             return  # not acknowledged: read again from the commit after the reset
         self.in_batch = True  # stays True if the batch is cancelled half-way (see worker)
         self._idle.clear()
-        applied: list[EventT[Any]] = []
+        applied: list[Message] = []
         release: float | None = None
         alerts: list[asyncio.Future[Any]] = []
         written: list[Prepared] = []
         try:
-            groups: dict[int, list[EventT[Any]]] = {}
-            for event in events:
-                groups.setdefault(event.message.partition, []).append(event)
+            groups: dict[int, list[Message]] = {}
+            for message in events:
+                groups.setdefault(message.partition, []).append(message)
             for partition, group in groups.items():
                 # Events buffered before a rebalance may be of a partition that is not
                 # ours any more: skip them un-acked; whoever owns it re-reads them.
@@ -210,7 +221,7 @@ class Engine:
             await self.flush()
         self.metrics.batch_size.observe(len(events))
         now = time.time()
-        self.metrics.latency.observe(max(0.0, now - events[-1].message.timestamp))
+        self.metrics.latency.observe(max(0.0, now - events[-1].timestamp))
         fill = self._held.size / self.max_unacked
         self.metrics.buffer_fill.set(fill)
         if fill >= 1.0:
@@ -220,7 +231,7 @@ class Engine:
             await self._room.wait()
 
     async def _process_partition(
-        self, partition: int, events: list[EventT[Any]], alerts_sent: list[asyncio.Future[Any]]
+        self, partition: int, events: list[Message], alerts_sent: list[asyncio.Future[Any]]
     ) -> Prepared:
         """Apply ``events`` of one partition and store its products locally; send its
         alerts (into ``alerts_sent``). The checkpoint writes the rest."""
@@ -236,12 +247,12 @@ class Engine:
         counts: Counter[tuple[str, str]] = Counter()
         rerouted = 0
         self._busy = partition
-        for event in events:
-            msg = event.message
+        for msg in events:
             pid = ""
             try:
-                routed = await self._route(msg, partition)
-                if routed is None:
+                routed = self._route(msg, partition)
+                if isinstance(routed, _Forward):
+                    await self._forward(msg, routed)
                     rerouted += 1
                     continue
                 pid = routed[3]["product_id"]
@@ -281,9 +292,13 @@ class Engine:
             m.windows_expired.inc(prepared.expired)
         return prepared
 
-    async def _route(self, msg: Message, partition: int) -> Routed | None:
-        """Decode ``msg``: (topic code, source, offset, event) to apply here, or None
-        once forwarded to its product's home partition. Raises ``Rejected``."""
+    def _route(self, msg: Message, partition: int) -> Routed | _Forward:
+        """Decode ``msg``: (topic code, source, offset, event) to apply here, or where
+        to forward it (its product's home partition). Raises ``Rejected``.
+
+        Not a coroutine: one per record cost 6% of the worker's CPU draining a
+        backlog (py-spy), and only a record to forward has something to await.
+        """
         record_ts = _record_ts(msg)
         if msg.topic == self.topics.reroute:
             code, source_partition, offset = source_of(msg.headers, self.partitions, partition)
@@ -300,15 +315,18 @@ class Engine:
         home = home_partition(pid_bytes, self.partitions)
         if home == partition:
             return code, f"{code}{partition}", msg.offset, ev
+        return _Forward(home, pid_bytes, code, record_ts)
+
+    async def _forward(self, msg: Message, to: _Forward) -> None:
+        """Send a record to its product's home partition, naming where it came from."""
         await self.outputs.send(
             self.topics.reroute,
-            pid_bytes,
+            to.key,
             msg.value,
-            partition=home,
-            timestamp_ms=record_ts,
-            headers=forwarded_headers(code, partition, msg.offset),
+            partition=to.home,
+            timestamp_ms=to.record_ts,
+            headers=forwarded_headers(to.code, msg.partition, msg.offset),
         )
-        return None
 
     async def _dead_letter(self, msg: Message, code: str, message: str) -> None:
         key, value, headers = dlq_record(
@@ -424,17 +442,16 @@ class Engine:
             state = ProductState.from_bytes(raw)
         return state
 
-    def _ack(self, events: list[EventT[Any]]) -> None:
-        if self.stream is None:
-            return
+    def _ack(self, messages: list[Message]) -> None:
         assigned = self.assigned
+        ack = self.app.consumer.ack
         done: list[Message] = []
-        for event in events:
+        for message in messages:
             # A partition revoked meanwhile is not ours to ack: Faust has dropped
             # its bookkeeping, and a stale ack could make it commit backwards.
-            # ``Event.ack`` is what ``Stream.ack`` does besides its per-event sensors.
-            if event.message.partition in assigned and event.ack():
-                done.append(event.message)
+            # ``Consumer.ack`` is what ``Stream.ack`` ends in, besides its sensors.
+            if message.partition in assigned and ack(message):
+                done.append(message)
         self.sensors.acknowledged(done)
 
     def _room_for_more(self) -> None:
@@ -444,10 +461,10 @@ class Engine:
 
     async def heal(self, positions: Callable[[set[TP]], dict[TP, int | None]]) -> None:
         """Rewind partitions whose fetched records never arrived (see continuity.py)."""
-        if self.stream is None or not self.assigned or self.failed:
+        if self.intake is None or not self.assigned or self.failed:
             return
-        waiting = {e.message.tp for e in queued(cast(Any, self.stream.channel).queue)}
-        waiting.update(e.message.tp for e in self._held)
+        waiting = self.intake.waiting()
+        waiting.update(m.tp for m in self._held)
         await self.continuity.heal(self.assigned, waiting, positions)
 
     async def on_revoked(self, partitions: set[int]) -> None:
@@ -475,11 +492,7 @@ class Engine:
 
     def pending_for(self, tp: TP) -> str:
         """Applied-but-unacked events of ``tp`` (offset range), for stall diagnostics."""
-        offsets = [
-            e.message.offset
-            for e in self._held
-            if e.message.topic == tp.topic and e.message.partition == tp.partition
-        ]
+        offsets = [m.offset for m in self._held if m.tp == tp]
         return f"{len(offsets)}:{min(offsets, default=None)}..{max(offsets, default=None)}"
 
     def on_assigned(self, partitions: set[int]) -> None:
@@ -505,8 +518,8 @@ class Engine:
         return ProductState.from_bytes(raw) if raw is not None else None
 
 
-def _partition_of(event: EventT[Any]) -> int:
-    return event.message.partition
+def _partition_of(message: Message) -> int:
+    return message.partition
 
 
 def _record_ts(msg: Message) -> int | None:

@@ -87,6 +87,8 @@ class FlowMonitor:
         self.lag: dict[TP, int] = {}
         self.stalled: set[TP] = set()
         self._labelled: set[TP] = set()
+        self._rebalancing_since: float | None = None  # when the current rebalance began
+        self._rebalance_reported = False
 
     # -- verdicts --------------------------------------------------------------------
 
@@ -160,13 +162,37 @@ class FlowMonitor:
             self._marker.clear()
             self._moved_at.clear()
             self.stalled = set()
+            self._observe_rebalance(True)
         else:
+            self._observe_rebalance(False)
             await self._sample_lag()
         m.stalled.set(len(self.stalled))
         m.paused.set(self._paused_partitions())
         m.producer_queue.set(self._producer_queue_depth())
         m.products.set(self._products_tracked())
         m.ready.set(1 if self.readiness().ready else 0)
+
+    def _observe_rebalance(self, rebalancing: bool) -> None:
+        """Report a rebalance or table recovery that does not end: the lag clocks
+        stand still meanwhile, so no partition can be reported stalled."""
+        if not rebalancing:
+            self._rebalancing_since, self._rebalance_reported = None, False
+            return
+        now = self._now()
+        if self._rebalancing_since is None:
+            self._rebalancing_since = now
+        elif not self._rebalance_reported and now - self._rebalancing_since >= self.stall_after_s:
+            self._rebalance_reported = True
+            app = self.hunt.app
+            log.error(
+                "rebalance not finished after %.0fs (rebalancing=%s, in_recovery=%s, "
+                "recovery completed=%s, flow active=%s)",
+                now - self._rebalancing_since,
+                app.rebalancing,
+                app.in_recovery,
+                app.tables.recovery.completed.is_set(),  # type: ignore[attr-defined]
+                app.flow_control.is_active(),
+            )
 
     async def _sample_lag(self) -> None:
         consumer = self.hunt.app.consumer

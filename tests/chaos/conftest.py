@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests import oracle
-from tests.chaos.driver import Cluster, RssSampler, caught_up
+from tests.chaos.driver import Cluster, RssSampler, caught_up, lagging
 from tests.chaos.verifier import Verdict, states_match, verify
 from tests.harness import Deployment, Worker, wait_for
 
@@ -73,7 +73,10 @@ class ChaosRun:
             )
         except AssertionError as exc:
             self.finish(expected, None, raise_on_mismatch=False)
-            raise AssertionError(f"{exc}\n{self.extra.get('verdict', '')}") from None
+            behind = lagging(self.dep)  # (committed, end) of each partition not caught up
+            raise AssertionError(
+                f"{exc}\n{self.extra.get('verdict', '')}\nnot committed to the end: {behind}"
+            ) from None
         return time.monotonic() - since
 
     def _alive(self) -> None:

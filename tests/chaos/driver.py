@@ -26,7 +26,7 @@ from hunt.ops.traffic import TraceRecord
 from tests.harness import Deployment, Worker, latest_states, wait_for
 from tests.integration import groundtruth as gt
 
-__all__ = ["Cluster", "Load", "RssSampler", "applied", "caught_up", "proc_rss_bytes"]
+__all__ = ["Cluster", "Load", "RssSampler", "applied", "caught_up", "lagging", "proc_rss_bytes"]
 
 
 def applied(dep: Deployment) -> int:
@@ -44,6 +44,11 @@ def caught_up(dep: Deployment) -> bool:
     alert topics complete: matching states alone may come before the DLQ copy of a
     partition's trailing rejected records.
     """
+    return not lagging(dep)
+
+
+def lagging(dep: Deployment) -> dict[str, tuple[int, int]]:
+    """Input partitions the group has not committed to their end: (committed, end)."""
     inputs = [dep.topics["behavior"], dep.topics["inventory"], f"{dep.name}-reroute"]
     done = kafka.committed(dep.bootstrap, dep.name, inputs, dep.partitions)
     probe = kafka.EndOffsets(dep.bootstrap, inputs, dep.partitions)
@@ -51,7 +56,7 @@ def caught_up(dep: Deployment) -> bool:
         ends = probe.per_partition()
     finally:
         probe.close()
-    return all(done[tp] >= end for tp, end in ends.items())
+    return {f"{tp[0]}[{tp[1]}]": (done[tp], end) for tp, end in ends.items() if done[tp] < end}
 
 
 def proc_rss_bytes(pid: int) -> tuple[int, int]:

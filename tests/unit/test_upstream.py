@@ -196,10 +196,37 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "4b168d84882a70d6",
-        "consumer.py RewindingConsumer.getmany is a copy of it that tracks each partition's "
-        "end offset once per fetch",
-        "diff the new version against the copy: the flow-stop seek, the generation check, "
-        "which partitions' records are yielded, what else it does per record",
+        "consumer.py RewindingConsumer.fetch replaces it: one message list per partition "
+        "per fetch, each partition's end offset tracked once",
+        "diff the new version against fetch: the flow-stop seek, which partitions' records "
+        "are kept, what else it does per record (the generation check is _drain_messages')",
+    ),
+    # hunt/streaming/adapter/inbox.py
+    Upstream(
+        "faust.transport.conductor:Conductor._compile_message_handler",
+        FAUST,
+        "0.15.3",
+        "9fbc0538097aa4ec",
+        "inbox.py: the fetch loop bypasses the on_message it compiles for the agent's input "
+        "topics and queues their messages itself",
+        "what on_message does per record besides waiting for flow control and the producer "
+        "buffer, decoding an Event and queueing it with pressure callbacks",
+    ),
+    Upstream(
+        "mode.utils.queues:FlowControlQueue.force_put_nowait",
+        MODE,
+        "0.7.1",
+        "e029f3d278247909",
+        "inbox.py puts each message list into the agent's channel queue with it",
+        "it still queues without waiting and wakes a waiting get",
+    ),
+    Upstream(
+        "mode.utils.queues:ThrowableQueue.clear",
+        MODE,
+        "0.7.1",
+        "d18f09e451acf62e",
+        "inbox.py: Faust's flow control empties the agent's queue through it, uncounted",
+        "whether a clear can now leave items behind or call back (then count on it)",
     ),
     Upstream(
         "faust.sensors.prometheus:PrometheusMonitor.track_tp_end_offset",
@@ -279,8 +306,10 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "1a69799041188441",
-        "consumer.py's commit gate relies on this flushing the producer, then calling _commit",
-        "every commit still goes through _commit, after app.producer.flush()",
+        "consumer.py RewindingConsumer._commit_offsets wraps it; the commit gate relies on "
+        "it flushing the producer, then calling _commit",
+        "every commit still goes through _commit, after app.producer.flush(); if it no "
+        "longer records offsets as committed when _commit returned False, drop the wrapper",
     ),
     # hunt/streaming/engine.py and outputs.py send through Faust's aiokafka producer
     Upstream(
@@ -306,7 +335,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "3a48ee257a65435b",
-        "intake.py batches() replaces it: drop across a rebalance, track un-acked, sensors",
+        "intake.py Intake replaces it: drop across a rebalance, track un-acked, sensors",
         "what it does per event that the intake must also do (drops, tracking, sensors)",
     ),
     Upstream(
@@ -314,7 +343,7 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "0041622f4a251188",
-        "intake.py batches() replaces the compiled StreamIterator Faust uses when built",
+        "intake.py Intake replaces the compiled StreamIterator Faust uses when built",
         "the same as for Stream._py_aiter, in the Cython iterator",
     ),
     Upstream(
@@ -449,17 +478,19 @@ UPSTREAM: tuple[Upstream, ...] = (
         FAUST,
         "0.15.3",
         "32d7171a89b0931d",
-        "engine.py _ack does what it does (Event.ack) without its per-event sensor calls; "
+        "engine.py _ack does what it does (Consumer.ack) without its per-event sensor calls; "
         "sensors.py counts them per batch",
         "whether it now does more than Event.ack and the two sensor calls",
     ),
     Upstream(
-        "faust.events:Event.ack",
+        "faust.transport.consumer:Consumer.ack",
         FAUST,
         "0.15.3",
-        "2d29a6eda87c4ce5",
-        "engine.py _ack calls it and takes its result as 'last stream to ack'",
-        "it still returns whether the message is now fully acknowledged",
+        "5fcf41cf45153475",
+        "engine.py _ack calls it for each message (Event.ack ends in it) and takes its result "
+        "as 'newly acknowledged'",
+        "it still records the offset for _new_offset, drops the message from the un-acked "
+        "set and returns whether it did",
     ),
     Upstream(
         "faust.sensors.monitor:Monitor.on_message_in",

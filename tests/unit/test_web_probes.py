@@ -64,6 +64,30 @@ def test_a_revoked_partition_is_forgotten() -> None:
     assert m.observe({}, {}) == set()
 
 
+def test_a_rebalance_that_does_not_end_is_reported_once(caplog: Any) -> None:
+    m, clock = monitor(30)
+    m.hunt.app = SimpleNamespace(
+        rebalancing=True,
+        in_recovery=False,
+        tables=SimpleNamespace(recovery=SimpleNamespace(completed=asyncio.Event())),
+        flow_control=SimpleNamespace(is_active=lambda: True),
+    )
+    m._observe_rebalance(True)
+    clock.t = 29
+    m._observe_rebalance(True)
+    assert "rebalance not finished" not in caplog.text
+    clock.t = 31
+    m._observe_rebalance(True)
+    m._observe_rebalance(True)
+    assert caplog.text.count("rebalance not finished after 31s") == 1
+    m._observe_rebalance(False)  # it ended: the next one is timed afresh
+    clock.t = 100
+    m._observe_rebalance(True)
+    clock.t = 120
+    m._observe_rebalance(True)
+    assert caplog.text.count("rebalance not finished") == 1
+
+
 def test_readiness_needs_every_condition() -> None:
     assert Readiness(True, True, False).ready
     assert not Readiness(False, True, False).ready
