@@ -61,7 +61,7 @@ __all__ = ["Engine", "EngineTopics", "state_key"]
 
 log = logging.getLogger(__name__)
 
-_APPROX_EVENT_BYTES = 1500  # a Faust Message + value held until acked, measured order.
+_APPROX_EVENT_BYTES = 1500  # a Message + value until acked: measured with an Event too, so high.
 _UNACKED_SHARE = 0.15  # share of the memory budget that applied-but-unacked events may use.
 _STATE_CACHE_SHARE = 0.10  # share of the memory budget for parsed product states.
 _APPROX_STATE_BYTES = 8000  # a product with an hour of windows, as Python objects.
